@@ -1,0 +1,57 @@
+# Huifang — two commands do everything on a fresh Debian/Ubuntu machine:
+#   make run    set up and serve on http://$(HOST):$(PORT)
+#   make test   the whole suite, on SQLite and on PostgreSQL
+SHELL := /bin/bash
+HOST ?= 127.0.0.1
+PORT ?= 5000
+WORKERS ?= 2
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export FLASK_APP := wsgi.py
+
+.PHONY: run test test-sqlite test-postgresql setup-run setup-test db benchmark clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Reinstall only when a requirements file changed.
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+setup-run: | $(BIN)/python
+	scripts/system-deps.sh run
+	$(MAKE) -s $(VENV)/.installed
+	$(BIN)/pybabel compile -q -d app/translations
+
+setup-test: | $(BIN)/python
+	scripts/system-deps.sh test
+	$(MAKE) -s $(VENV)/.installed
+	$(BIN)/pybabel compile -q -d app/translations
+
+db: setup-run
+	mkdir -p instance
+	$(BIN)/flask db upgrade
+	$(BIN)/flask questionnaires load-builtin
+	$(BIN)/flask users ensure-admin
+
+run: db
+	@echo "Serving on http://$(HOST):$(PORT) (Ctrl-C stops)"
+	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - \
+	  --access-logformat '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms' wsgi:app
+
+test: setup-test
+	$(MAKE) -s test-sqlite
+	$(MAKE) -s test-postgresql
+
+test-sqlite:
+	TEST_DATABASE=sqlite $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-postgresql:
+	scripts/ensure-postgres.sh
+	TEST_DATABASE=postgresql $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,95 @@
+"""Huifang: questionnaire delivery for securities firms' client reviews (T/SAC 002—2024)."""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import sqlalchemy as sa
+from flask import Flask
+
+from app.config import BASE_DIR, INSTANCE_DIR, Config
+from app.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+
+def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
+    """Build the application: defaults, then the environment, then the given mapping (tests)."""
+    app = Flask(
+        __name__,
+        instance_path=str(INSTANCE_DIR),
+        static_folder=str(BASE_DIR / "static"),
+        static_url_path="/static",
+    )
+    app.config.from_object(Config)
+    if config:
+        app.config.update(config)
+    _configure_secret_keys(app)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    from app.i18n import init_i18n
+
+    init_i18n(app, babel)
+    with app.app_context():
+        _configure_engine(db.engine)
+
+    app.jinja_env.add_extension("jinja2.ext.do")
+    _register_blueprints(app)
+    _register_cli(app)
+    from app import errors, security
+
+    errors.register(app)
+    security.register(app)
+    return app
+
+
+def _configure_secret_keys(app: Flask) -> None:
+    """Sign with the newest key; older keys still verify (rotation). A first run makes one."""
+    keys = list(app.config.get("SECRET_KEYS") or [])
+    if not keys:
+        key_file = Path(app.instance_path) / "secret_key"
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        if not key_file.exists():
+            key_file.write_text(secrets.token_urlsafe(48) + "\n")
+            key_file.chmod(0o600)
+        keys = key_file.read_text().split()
+    app.config["SECRET_KEYS"] = keys
+    app.config["SECRET_KEY"] = keys[-1]
+    app.config["SECRET_KEY_FALLBACKS"] = keys[:-1]
+
+
+def _configure_engine(engine: sa.Engine) -> None:
+    """SQLite: WAL so readers never wait for the writer, a busy timeout, foreign keys on."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @sa.event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app.api.routes import bp as api_bp
+    from app.auth.routes import bp as auth_bp
+    from app.console.routes import bp as console_bp
+    from app.respond.routes import bp as respond_bp
+
+    app.register_blueprint(respond_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(console_bp)
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)  # the API authenticates with keys, not cookies
+
+
+def _register_cli(app: Flask) -> None:
+    from app.cli import register_cli
+
+    register_cli(app)

@@ -1,0 +1,122 @@
+"""Writing and verifying the hash-chained audit log."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterator, Optional
+
+import sqlalchemy as sa
+
+from app.audit.models import GENESIS_HASH, AuditChainHead, AuditEntry
+from app.db_types import utcnow
+from app.extensions import db
+
+
+def entry_digest(prev_hash: str, seq: int, occurred_at: datetime, actor: str, action: str,
+                 object_type: str, object_id: Optional[str], details: dict,
+                 remote_addr: Optional[str]) -> str:
+    """SHA-256 over the previous hash and every field of the entry, canonically encoded."""
+    payload = json.dumps(
+        {
+            "prev": prev_hash,
+            "seq": seq,
+            "at": occurred_at.isoformat(timespec="microseconds"),
+            "actor": actor,
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "details": details,
+            "remote_addr": remote_addr,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _lock_head() -> AuditChainHead:
+    """Lock the chain head row so concurrent writers append one after another."""
+    head = db.session.scalars(
+        sa.select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()
+    ).one_or_none()
+    if head is None:
+        head = AuditChainHead(id=1, last_seq=0, last_hash=GENESIS_HASH)
+        db.session.add(head)
+        db.session.flush()
+    else:
+        # On SQLite FOR UPDATE is ignored; writing the row first takes the database's write lock,
+        # and the refresh then reads the head as it is under that lock.
+        db.session.execute(
+            sa.update(AuditChainHead).where(AuditChainHead.id == 1).values(last_seq=AuditChainHead.last_seq)
+        )
+        db.session.refresh(head)
+    return head
+
+
+def record(actor: str, action: str, object_type: str, object_id: object = None,
+           details: Optional[dict] = None, remote_addr: Optional[str] = None) -> AuditEntry:
+    """Append one entry to the audit log in the current transaction (flushes, never commits)."""
+    details = json.loads(json.dumps(details or {}, default=str))  # stored exactly as hashed
+    head = _lock_head()
+    occurred_at = utcnow()
+    seq = head.last_seq + 1
+    oid = None if object_id is None else str(object_id)
+    digest = entry_digest(head.last_hash, seq, occurred_at, actor, action, object_type, oid,
+                          details, remote_addr)
+    entry = AuditEntry(seq=seq, occurred_at=occurred_at, actor=actor, action=action,
+                       object_type=object_type, object_id=oid, details=details,
+                       remote_addr=remote_addr, prev_hash=head.last_hash, entry_hash=digest)
+    db.session.add(entry)
+    head.last_seq = seq
+    head.last_hash = digest
+    db.session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """The first entry whose stored hashes do not match the recomputed chain."""
+
+    seq: int
+    entry_id: int
+    reason: str
+
+
+def _entries_in_order(batch: int = 1000) -> Iterator[AuditEntry]:
+    last = 0
+    while True:
+        rows = db.session.scalars(
+            sa.select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+        db.session.expunge_all()
+
+
+def verify_chain() -> tuple[int, Optional[ChainBreak]]:
+    """Recompute the chain from the start; return entries checked and the first break, if any."""
+    prev = GENESIS_HASH
+    expected_seq = 1
+    checked = 0
+    for entry in _entries_in_order():
+        if entry.seq != expected_seq:
+            return checked, ChainBreak(expected_seq, entry.id, f"entry {expected_seq} is missing")
+        if entry.prev_hash != prev:
+            return checked, ChainBreak(entry.seq, entry.id, "previous hash does not match")
+        digest = entry_digest(prev, entry.seq, entry.occurred_at, entry.actor, entry.action,
+                              entry.object_type, entry.object_id, entry.details, entry.remote_addr)
+        if digest != entry.entry_hash:
+            return checked, ChainBreak(entry.seq, entry.id, "content does not match its hash")
+        prev = entry.entry_hash
+        expected_seq += 1
+        checked += 1
+    head = db.session.get(AuditChainHead, 1)
+    if head is not None and (head.last_seq != checked or head.last_hash != prev):
+        return checked, ChainBreak(checked + 1, 0, "entries after the last one were removed")
+    return checked, None

@@ -1,0 +1,1 @@
+"""Staff accounts, login and role checks (standard 7.4)."""

@@ -1,0 +1,55 @@
+"""Creating staff accounts and checking passwords (argon2)."""
+from __future__ import annotations
+
+import secrets
+from typing import Optional
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
+
+from app.audit.service import record
+from app.auth.models import Role, StaffUser
+from app.db_types import utcnow
+from app.extensions import db
+
+_hasher = PasswordHasher()
+# Verified against when the username is unknown, so both cases take the same time.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of the password."""
+    return _hasher.hash(password)
+
+
+def create_staff(username: str, display_name: str, role: Role, password: Optional[str] = None,
+                 staff_code: Optional[str] = None, actor: str = "system") -> tuple[StaffUser, str]:
+    """Create a staff account; returns it with the password (generated when not given)."""
+    password = password or secrets.token_urlsafe(12)
+    user = StaffUser(username=username, display_name=display_name, role=role,
+                     password_hash=hash_password(password), staff_code=staff_code)
+    db.session.add(user)
+    db.session.flush()
+    record(actor, "staff.create", "staff_user", user.id, {"username": username, "role": role.value})
+    return user, password
+
+
+def authenticate(username: str, password: str) -> Optional[StaffUser]:
+    """The active user with these credentials, or None."""
+    user = db.session.scalars(sa.select(StaffUser).where(StaffUser.username == username)).one_or_none()
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerifyMismatchError, InvalidHashError):
+        return None
+    if user is None or not user.active:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = utcnow()
+    return user
+
+
+def find_admin() -> Optional[StaffUser]:
+    """Any admin account (to know whether a first one must be created)."""
+    return db.session.scalars(sa.select(StaffUser).where(StaffUser.role == Role.ADMIN).limit(1)).first()

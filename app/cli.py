@@ -1,0 +1,162 @@
+"""`flask` commands: thin wrappers over the services; their docstrings are the help text."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from app.auth.models import Role
+from app.extensions import db
+
+questionnaires_cli = AppGroup("questionnaires", help="Publish, list and retire questionnaire versions.")
+clients_cli = AppGroup("clients", help="Import clients.")
+api_keys_cli = AppGroup("api-keys", help="Create and revoke API keys of business systems.")
+users_cli = AppGroup("users", help="Staff accounts.")
+audit_cli = AppGroup("audit", help="The tamper-evident audit log.")
+
+
+def _fail(message: str) -> None:
+    db.session.rollback()
+    click.echo(message, err=True)
+    sys.exit(1)
+
+
+@questionnaires_cli.command("publish")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def publish_command(files: tuple[Path, ...]) -> None:
+    """Publish definition FILES (YAML or JSON) as immutable versions."""
+    from app.definitions.service import publish_text
+    from questionnaires.loader import DefinitionError
+
+    for path in files:
+        try:
+            version, created = publish_text(path.read_text(encoding="utf-8"), "cli", filename=path.name)
+        except DefinitionError as exc:
+            _fail(f"{path}:\n" + "\n".join(f"  {issue}" for issue in exc.issues))
+        db.session.commit()
+        state = "published" if created else "unchanged"
+        click.echo(f"{state}: {version.questionnaire.key} v{version.number} {version.content_hash}")
+
+
+@questionnaires_cli.command("load-builtin")
+def load_builtin_command() -> None:
+    """Publish the built-in definitions (Appendices A and E of the standard)."""
+    from app.definitions.service import publish_builtin
+
+    for version, created in publish_builtin("cli"):
+        click.echo(f"{'published' if created else 'unchanged'}: {version.questionnaire.key} v{version.number}")
+    db.session.commit()
+
+
+@questionnaires_cli.command("list")
+def list_command() -> None:
+    """List questionnaires with their latest version."""
+    from app.definitions.service import list_questionnaires
+
+    for row in list_questionnaires():
+        q = row["questionnaire"]
+        click.echo(f"{q.key:24} {q.review_type.value:18} v{row['latest_version']} ({row['version_count']} versions)")
+
+
+@questionnaires_cli.command("retire")
+@click.argument("key")
+@click.argument("number", type=int)
+def retire_command(key: str, number: int) -> None:
+    """Retire version NUMBER of questionnaire KEY."""
+    from app.definitions.service import get_version, retire_version
+
+    version = get_version(key, number)
+    if version is None:
+        _fail(f"no version {number} of '{key}'")
+    changed = retire_version(version, "cli")
+    db.session.commit()
+    click.echo(f"retired: {key} v{number}" if changed else f"already retired: {key} v{number}")
+
+
+@clients_cli.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_clients_command(csv_file: Path) -> None:
+    """Import clients from a UTF-8 CSV file; any bad row means nothing is imported."""
+    from app.clients.service import ClientImportError, import_csv
+
+    try:
+        result = import_csv(csv_file.read_text(encoding="utf-8-sig"), "cli")
+    except ClientImportError as exc:
+        _fail("nothing imported:\n" + "\n".join(f"  line {e.row}: {e.field}: {e.message}" for e in exc.errors))
+    db.session.commit()
+    click.echo(f"created {result['created']}, updated {result['updated']}")
+
+
+@api_keys_cli.command("create")
+@click.argument("name")
+@click.option("--callback-prefix", "callback_prefixes", multiple=True, help="Allowed callback URL prefix (repeatable).")
+@click.option("--frame-origin", "frame_origins", multiple=True, help="Origin allowed to frame the gate page (repeatable).")
+def create_api_key_command(name: str, callback_prefixes: tuple[str, ...], frame_origins: tuple[str, ...]) -> None:
+    """Create an API key NAME and print it once, as JSON."""
+    from app.api.service import create_api_key
+
+    row, key = create_api_key(name, "cli", list(callback_prefixes), list(frame_origins))
+    db.session.commit()
+    click.echo(json.dumps({"name": row.name, "api_key": key, "callback_prefixes": row.callback_prefixes,
+                           "frame_origins": row.frame_origins}))
+
+
+@api_keys_cli.command("revoke")
+@click.argument("name")
+def revoke_api_key_command(name: str) -> None:
+    """Revoke the API key NAME."""
+    from app.api.service import revoke_api_key
+
+    if not revoke_api_key(name, "cli"):
+        _fail(f"no active API key named '{name}'")
+    db.session.commit()
+    click.echo(f"revoked: {name}")
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--name", "display_name", required=True)
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--staff-code", default=None, help="The code that links clients to the staff who serve them.")
+def create_user_command(username: str, display_name: str, role: str, staff_code: str | None) -> None:
+    """Create a staff account and print its generated password once."""
+    from app.auth.service import create_staff
+
+    _user, password = create_staff(username, display_name, Role(role), staff_code=staff_code, actor="cli")
+    db.session.commit()
+    click.echo(f"created {username} ({role}); password: {password}")
+
+
+@users_cli.command("ensure-admin")
+def ensure_admin_command() -> None:
+    """Create the first admin if there is none, printing its password once."""
+    from app.auth.service import create_staff, find_admin
+
+    if find_admin() is not None:
+        click.echo("an admin account exists already")
+        return
+    _user, password = create_staff("admin", "Administrator", Role.ADMIN, actor="cli")
+    db.session.commit()
+    click.echo(f"first admin created — username: admin  password: {password}  (shown once; change it)")
+
+
+@audit_cli.command("verify")
+def verify_audit_command() -> None:
+    """Recompute the audit hash chain; exit 1 naming the first broken entry."""
+    from app.audit.service import verify_chain
+
+    checked, broken = verify_chain()
+    if broken is not None:
+        _fail(f"audit chain broken at entry seq={broken.seq} (id={broken.entry_id}): {broken.reason}; "
+              f"{checked} entries before it are intact")
+    click.echo(f"audit chain intact: {checked} entries")
+
+
+def register_cli(app: Flask) -> None:
+    """Attach the command groups to the app."""
+    for group in (questionnaires_cli, clients_cli, api_keys_cli, users_cli, audit_cli):
+        app.cli.add_command(group)

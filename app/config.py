@@ -1,0 +1,59 @@
+"""Configuration read from the environment, with safe defaults for the embedded set-up."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = Path(os.environ.get("HUIFANG_INSTANCE", BASE_DIR / "instance"))
+
+
+def _secret_keys() -> list[str]:
+    """Signing keys, oldest first; the last one signs, all of them verify (key rotation)."""
+    raw = os.environ.get("SECRET_KEYS") or os.environ.get("SECRET_KEY")
+    if raw:
+        return [k.strip() for k in raw.split(",") if k.strip()]
+    key_file = INSTANCE_DIR / "secret_key"
+    if key_file.exists():
+        return [k for k in key_file.read_text().split() if k]
+    return []
+
+
+def default_database_url() -> str:
+    """SQLite under instance/ unless DATABASE_URL names another database."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        # SQLAlchemy needs the driver spelled out for psycopg 3.
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        return url
+    return f"sqlite:///{INSTANCE_DIR / 'huifang.db'}"
+
+
+class Config:
+    """Defaults; every value can be overridden by the environment or by create_app(mapping)."""
+
+    SECRET_KEYS = _secret_keys()
+    SQLALCHEMY_DATABASE_URI = default_database_url()
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    # Public base URL used in links sent to clients (SMS, email, letters).
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+    FIRM_NAME = os.environ.get("FIRM_NAME", "汇方证券")
+    FIRM_NAME_EN = os.environ.get("FIRM_NAME_EN", "Huifang Securities")
+    SERVICE_PHONE = os.environ.get("SERVICE_PHONE", "95500")
+    # How long a signed link stays valid at most, whatever the invitation says (days).
+    LINK_MAX_AGE_DAYS = int(os.environ.get("LINK_MAX_AGE_DAYS", "400"))
+    DEFAULT_INVITATION_DAYS = int(os.environ.get("DEFAULT_INVITATION_DAYS", "30"))
+    IDENTITY_MAX_FAILURES = 5
+    IDENTITY_LOCK_MINUTES = 30
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(2 * 1024 * 1024)))
+    BABEL_DEFAULT_LOCALE = "zh_Hans_CN"
+    BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "app" / "translations")
+    LANGUAGES = ("zh-CN", "en")
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
+    WTF_CSRF_TIME_LIMIT = None  # a client may take a long time over a questionnaire
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_ENABLED = os.environ.get("RATELIMIT_ENABLED", "1") == "1"
+    AUDIT_ENABLED = True

@@ -1,0 +1,1 @@
+"""The staff console: questionnaires, invitations, responses, exceptions."""

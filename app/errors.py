@@ -1,0 +1,71 @@
+"""Error handlers: JSON for the API, a friendly page for people, never a traceback."""
+from __future__ import annotations
+
+from typing import NoReturn
+
+from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from app.extensions import db
+
+TITLES = {
+    400: "The request could not be understood",
+    401: "Please sign in",
+    403: "You may not do this",
+    404: "Not found",
+    405: "Not allowed",
+    409: "Conflict",
+    410: "This link can no longer be used",
+    413: "Too large",
+    422: "Please check what you sent",
+    423: "Temporarily locked",
+    429: "Too many requests",
+    500: "Something went wrong",
+}
+
+
+def wants_json() -> bool:
+    """API callers get JSON errors; browsers get pages."""
+    return request.path.startswith("/api/")
+
+
+def error_response(status: int, message: str, **extra):
+    """One place that shapes an error for API callers and for people."""
+    if wants_json():
+        body = {"error": {"status": status, "message": message, **extra}}
+        return jsonify(body), status
+    title = _(TITLES.get(status, "Error"))
+    return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+def register(app: Flask) -> None:
+    """Install the handlers; every error rolls the session back first."""
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc: CSRFError):
+        db.session.rollback()
+        return error_response(400, _("The form expired or was sent twice. Please go back, reload the page and try again."))
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        db.session.rollback()
+        message = exc.description if isinstance(exc.description, str) else ""
+        extra = getattr(exc, "extra", None) or {}
+        return error_response(exc.code or 500, message, **extra)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        db.session.rollback()
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, _(InternalServerError.description))
+
+
+def abort_with(status: int, message: str, **extra) -> "NoReturn":
+    """Stop the request with a status, a clear message and named fields (e.g. field='context')."""
+    from werkzeug.exceptions import default_exceptions
+
+    exc = default_exceptions[status](description=message)
+    exc.extra = extra
+    raise exc

@@ -1,0 +1,1 @@
+"""The client's side: signed links, identity check, the mobile form and the receipt."""

@@ -1,0 +1,267 @@
+"""Invitations, identity checks, drafts and the one-transaction submit."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Mapping, Optional
+
+import sqlalchemy as sa
+from flask import current_app, url_for
+
+from app.audit.service import record
+from app.clients.models import Client
+from app.clients.service import get_client_by_account
+from app.db_types import utcnow
+from app.definitions.models import QuestionnaireVersion, ReviewType
+from app.definitions.service import get_questionnaire, get_version
+from app.extensions import db
+from app.locking import lock_for_update
+from app.reviews.models import (
+    Channel, CompletionStatus, IdentityAttempt, Invitation, InvitationStatus, ReviewException,
+    ReviewRegistration, Response, Severity,
+)
+from app.reviews.signals import response_stored
+from delivery.links import LinkSigner, new_public_id, new_short_code
+from questionnaires.answers import AnswerError, clean_partial, flags_for, validate_answers
+from questionnaires.placeholders import missing_placeholders
+
+RECEIPT_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+
+class InvalidRequest(ValueError):
+    """A request that cannot be carried out; names the field and the reason (422)."""
+
+    def __init__(self, field: str, message: str, **extra):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+        self.extra = extra
+
+
+class AnswersInvalid(ValueError):
+    """Submitted answers do not fit the pinned version; nothing was stored."""
+
+    def __init__(self, errors: list[AnswerError]):
+        super().__init__(f"{len(errors)} answer(s) invalid")
+        self.errors = errors
+
+
+def link_signer() -> LinkSigner:
+    """The signer for invitation links with the app's keys (newest signs, all verify)."""
+    return LinkSigner(current_app.config["SECRET_KEYS"],
+                      current_app.config["LINK_MAX_AGE_DAYS"] * 86400)
+
+
+def invitation_url(invitation: Invitation) -> str:
+    """The signed link a client opens."""
+    token = link_signer().sign(invitation.public_id)
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("respond.form", token=token)
+
+
+def short_url(invitation: Invitation) -> str:
+    """A short link fit for an SMS; it redirects to the signed link."""
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("respond.short", code=invitation.short_code)
+
+
+def auto_context(client: Client) -> dict:
+    """Placeholder values that come from the client record and configuration."""
+    return {
+        "client_name": client.name,
+        "client_risk_level": client.risk_level.value if client.risk_level else None,
+        "firm_name": current_app.config["FIRM_NAME"],
+        "service_phone": current_app.config["SERVICE_PHONE"],
+    }
+
+
+def render_context(invitation: Invitation) -> dict:
+    """Everything the pinned version's placeholders are filled from."""
+    return {**auto_context(invitation.client), **(invitation.context or {})}
+
+
+@dataclass(frozen=True)
+class InvitationRequest:
+    """What a caller asks for when inviting a client (API or console)."""
+
+    client_account: str
+    questionnaire_key: str
+    version_number: Optional[int] = None
+    review_type: Optional[str] = None
+    channel: str = "link"
+    context: Optional[dict] = None
+    expires_at: Optional[datetime] = None
+    opens_at: Optional[datetime] = None
+
+
+def resolve_version(key: str, number: Optional[int]) -> QuestionnaireVersion:
+    """The version to pin: the one asked for, or the newest not retired; 422 errors otherwise."""
+    if get_questionnaire(key) is None:
+        raise InvalidRequest("questionnaire", f"unknown questionnaire '{key}'")
+    version = get_version(key, number)
+    if version is None:
+        what = f"version {number}" if number is not None else "a published version that is not retired"
+        raise InvalidRequest("questionnaire", f"questionnaire '{key}' has no {what}")
+    if version.is_retired:
+        raise InvalidRequest("questionnaire", f"{key} v{version.number} is retired")
+    return version
+
+
+def create_invitation(req: InvitationRequest, actor: str) -> Invitation:
+    """Pin a version for a client; refuse missing placeholders so a client never sees a blank."""
+    client = get_client_by_account(req.client_account)
+    if client is None:
+        raise InvalidRequest("client_account", f"unknown client account '{req.client_account}'")
+    version = resolve_version(req.questionnaire_key, req.version_number)
+    try:
+        review_type = ReviewType(req.review_type or version.questionnaire.review_type.value)
+    except ValueError:
+        raise InvalidRequest("review_type", f"unknown review type '{req.review_type}'") from None
+    try:
+        channel = Channel(req.channel)
+    except ValueError:
+        raise InvalidRequest("channel", f"unknown channel '{req.channel}'") from None
+    context = {k: v for k, v in (req.context or {}).items()}
+    if any(not isinstance(v, (str, int, float)) for v in context.values()):
+        raise InvalidRequest("context", "context values must be strings or numbers")
+    missing = missing_placeholders(version.definition, {**auto_context(client), **context})
+    if missing:
+        raise InvalidRequest("context", "missing values for: " + ", ".join(missing), missing=missing)
+    now = utcnow()
+    expires_at = req.expires_at or now + timedelta(days=current_app.config["DEFAULT_INVITATION_DAYS"])
+    if expires_at <= now:
+        raise InvalidRequest("expires_at", "must be in the future")
+    if req.opens_at is not None and req.opens_at >= expires_at:
+        raise InvalidRequest("opens_at", "must be before expires_at")
+    invitation = Invitation(
+        public_id=new_public_id(), short_code=new_short_code(), client=client, version=version,
+        review_type=review_type, channel=channel, context=context, expires_at=expires_at,
+        opens_at=req.opens_at, created_by=actor,
+    )
+    db.session.add(invitation)
+    db.session.flush()
+    record(actor, "invitation.create", "invitation", invitation.id,
+           {"client": client.account, "questionnaire": version.label, "channel": channel.value})
+    return invitation
+
+
+def find_by_public_id(public_id: str) -> Optional[Invitation]:
+    """The invitation a signed link points to."""
+    return db.session.scalars(sa.select(Invitation).where(Invitation.public_id == public_id)).one_or_none()
+
+
+def find_by_short_code(code: str) -> Optional[Invitation]:
+    """The invitation a short link points to."""
+    return db.session.scalars(sa.select(Invitation).where(Invitation.short_code == code)).one_or_none()
+
+
+def mark_opened(invitation: Invitation) -> None:
+    """Remember the first time the client opened the link."""
+    if invitation.status is InvitationStatus.PENDING:
+        invitation.status = InvitationStatus.OPENED
+        invitation.first_opened_at = utcnow()
+        db.session.flush()
+
+
+def _identity_matches(invitation: Invitation, method: str, given: str) -> bool:
+    client = invitation.client
+    given = (given or "").strip()
+    if method == "id_last4":
+        return bool(client.id_last4) and secrets.compare_digest(given.upper(), client.id_last4.upper())
+    if method == "birth_date":
+        try:
+            answered = date.fromisoformat(given.replace("/", "-")) if "-" in given or "/" in given else \
+                datetime.strptime(given, "%Y%m%d").date()
+        except ValueError:
+            return False
+        return client.birth_date is not None and answered == client.birth_date
+    return True
+
+
+def check_identity(invitation: Invitation, given: str, remote_addr: Optional[str]) -> bool:
+    """Check the client's answer; log the try; five wrong tries lock the invitation for 30 minutes."""
+    method = invitation.version.definition["identity_check"]
+    ok = _identity_matches(invitation, method, given)
+    db.session.add(IdentityAttempt(invitation_id=invitation.id, succeeded=ok, remote_addr=remote_addr))
+    if ok:
+        invitation.identity_failures = 0
+    else:
+        invitation.identity_failures += 1
+        if invitation.identity_failures >= current_app.config["IDENTITY_MAX_FAILURES"]:
+            invitation.locked_until = utcnow() + timedelta(minutes=current_app.config["IDENTITY_LOCK_MINUTES"])
+            invitation.identity_failures = 0
+            record("client", "invitation.identity_locked", "invitation", invitation.id,
+                   {"minutes": current_app.config["IDENTITY_LOCK_MINUTES"]}, remote_addr)
+    db.session.flush()
+    return ok
+
+
+def save_draft(invitation: Invitation, raw: Mapping[str, object]) -> None:
+    """Keep the answers given so far, so the client can come back before submitting."""
+    if invitation.status is InvitationStatus.COMPLETED:
+        return
+    invitation.draft_answers = clean_partial(invitation.version.definition, raw)
+    invitation.draft_saved_at = utcnow()
+    db.session.flush()
+
+
+def stored_response(invitation_id: int) -> Optional[Response]:
+    """The response stored for an invitation, read from the database (not a cached relation)."""
+    return db.session.scalars(
+        sa.select(Response).where(Response.invitation_id == invitation_id).execution_options(populate_existing=True)
+    ).one_or_none()
+
+
+def _receipt_number(now: datetime) -> str:
+    return "HF" + now.strftime("%Y%m%d") + "-" + "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(6))
+
+
+def submit_response(invitation: Invitation, raw: Mapping[str, object], lang: str,
+                    actor: str = "client", entered_by: Optional[str] = None,
+                    channel: Optional[Channel] = None,
+                    remote_addr: Optional[str] = None) -> tuple[Response, bool]:
+    """Validate and store answers against the pinned version, all in one transaction.
+
+    Returns (response, created). A second submit (two tabs, a replayed POST) returns the stored
+    response and changes nothing.
+    """
+    locked = lock_for_update(Invitation, invitation.id)
+    existing = stored_response(invitation.id)
+    if existing is not None:
+        return existing, False
+    now = utcnow()
+    status = locked.effective_status(now)
+    if status is not InvitationStatus.OPENED and status is not InvitationStatus.PENDING:
+        raise InvalidRequest("invitation", f"the invitation is {status.value}")
+    definition = locked.version.definition
+    answers, errors = validate_answers(definition, raw)
+    if errors:
+        raise AnswersInvalid(errors)
+    flags = flags_for(definition, answers)
+    response = Response(
+        invitation=locked, version_id=locked.version_id, version_hash=locked.version.content_hash,
+        answers=answers, channel=channel or locked.channel, lang=lang, submitted_at=now,
+        receipt_no=_receipt_number(now), flagged=bool(flags), entered_by=entered_by,
+    )
+    db.session.add(response)
+    locked.status = InvitationStatus.COMPLETED
+    locked.completed_at = now
+    locked.draft_answers = None
+    db.session.flush()
+    db.session.add(ReviewRegistration(
+        client_id=locked.client_id, invitation_id=locked.id, response_id=response.id,
+        review_type=locked.review_type, channel=response.channel,
+        completion_status=CompletionStatus.REVIEWED, registered_at=now,
+    ))
+    for flag in flags:
+        db.session.add(ReviewException(
+            response_id=response.id, client_id=locked.client_id, question_id=flag.question_id,
+            answer=flag.value, severity=Severity(flag.severity),
+            label_zh=flag.label["zh-CN"][:300], label_en=flag.label["en"][:300],
+        ))
+    db.session.flush()
+    record(actor, "response.submit", "response", response.id,
+           {"invitation": locked.public_id, "receipt": response.receipt_no,
+            "version_hash": response.version_hash, "flags": len(flags),
+            "channel": response.channel.value}, remote_addr)
+    response_stored.send(response, invitation=locked)
+    return response, True

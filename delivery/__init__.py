@@ -1,0 +1,1 @@
+"""Delivery of invitations: signed links now; channels (SMS, email, app, letter) later."""

@@ -1,0 +1,167 @@
+"""Fixtures: an app on a fresh database per test, the test client, and factories returning callables."""
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from app import create_app
+from app.auth.models import Role
+from app.db_types import utcnow
+from app.extensions import db
+from tests.dbsetup import TestDatabase
+
+DATA = Path(__file__).parent / "data"
+BUILTIN = Path(__file__).resolve().parent.parent / "questionnaires" / "builtin"
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+@pytest.fixture(scope="session")
+def test_database():
+    """The run's own database with the schema built once (by the migrations)."""
+    database = TestDatabase()
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database.url, "SECRET_KEYS": ["t"]})
+    with app.app_context():
+        from app.schema import create_schema
+
+        create_schema()
+        db.engine.dispose()
+    yield database
+    database.drop()
+
+
+@pytest.fixture
+def app(test_database, tmp_path):
+    """An app bound to a fresh, empty database."""
+    app = create_app({
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": test_database.url_for_test(),
+        "SECRET_KEYS": ["test-old-key", "test-signing-key"],
+        "PUBLIC_BASE_URL": "http://localhost",
+        "RATELIMIT_ENABLED": False,
+        "SERVER_NAME": "localhost",
+        "INSTANCE_TMP": str(tmp_path),
+    })
+    yield app
+    with app.app_context():
+        db.session.remove()
+        test_database.reset(db.engine)
+        db.engine.dispose()
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token in a rendered form."""
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+@pytest.fixture
+def make_client(app):
+    """Create a client; keyword arguments override the defaults."""
+    counter = iter(range(1, 1_000_000))
+
+    def make(**overrides):
+        from app.clients.models import Client, RiskLevel
+
+        n = next(counter)
+        values = dict(account=f"A{n:07d}", name="张三丰", phone="13812341234", email=f"c{n}@example.com",
+                      postal_address="上海市浦东新区世纪大道100号", id_last4="123X",
+                      birth_date=date(1958, 5, 31), risk_level=RiskLevel.C3,
+                      servicing_staff_code="S001", servicing_staff_name="李四", branch="上海分公司")
+        values.update(overrides)
+        client = Client(**values)
+        db.session.add(client)
+        db.session.commit()
+        return client
+
+    return make
+
+
+@pytest.fixture
+def publish(app):
+    """Publish a definition from tests/data, questionnaires/builtin, or a YAML string."""
+
+    def publish(name_or_text: str = "all_types", actor: str = "test"):
+        from app.definitions.service import publish_text
+
+        for folder in (DATA, BUILTIN):
+            path = folder / f"{name_or_text}.yaml"
+            if path.exists():
+                name_or_text = path.read_text(encoding="utf-8")
+                break
+        version, _created = publish_text(name_or_text, actor)
+        db.session.commit()
+        return version
+
+    return publish
+
+
+@pytest.fixture
+def make_invitation(app, make_client, publish):
+    """Create an invitation (and what it needs); keyword arguments override the defaults."""
+
+    def make(client=None, version=None, context=None, **overrides):
+        from app.reviews.service import InvitationRequest, create_invitation
+
+        client = client or make_client()
+        version = version or publish()
+        req = InvitationRequest(client_account=client.account, questionnaire_key=version.questionnaire.key,
+                                version_number=version.number,
+                                context=context if context is not None else {"product_name": "稳健理财1号"},
+                                **overrides)
+        invitation = create_invitation(req, "test")
+        db.session.commit()
+        return invitation
+
+    return make
+
+
+@pytest.fixture
+def make_staff(app):
+    """Create a staff account with a role; returns (user, password)."""
+    counter = iter(range(1, 1_000_000))
+
+    def make(role: Role = Role.ADMIN, **overrides):
+        from app.auth.service import create_staff
+
+        n = next(counter)
+        user, password = create_staff(overrides.pop("username", f"staff{n}"), overrides.pop("display_name", f"Staff {n}"),
+                                      role, password="correct horse battery", **overrides)
+        db.session.commit()
+        return user, password
+
+    return make
+
+
+@pytest.fixture
+def login(client, make_staff):
+    """Sign in as a new staff member of the given role; returns the user."""
+
+    def login(role: Role = Role.ADMIN, **overrides):
+        user, password = make_staff(role, **overrides)
+        page = client.get("/login")
+        response = client.post("/login", data={"username": user.username, "password": password,
+                                               "csrf_token": csrf_from(page.get_data(as_text=True))})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return user
+
+    return login
+
+
+@pytest.fixture
+def api_key(app):
+    """A fresh API key; returns the headers to send it."""
+    from app.api.service import create_api_key
+
+    _row, key = create_api_key("test-system", callback_prefixes=["http://127.0.0.1:"])
+    db.session.commit()
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def days():
+    """A time N days from now (negative for the past), timezone-aware."""
+    return lambda n: utcnow() + timedelta(days=n)

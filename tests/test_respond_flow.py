@@ -1,0 +1,207 @@
+"""The client's path through a signed link: identity, form, draft, submit, receipt."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pytest
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.reviews import service
+from app.reviews.models import IdentityAttempt, InvitationStatus, ReviewException, ReviewRegistration, Response
+from tests.conftest import csrf_from
+
+GOOD_ANSWERS = {"consent": "y", "own_operation": "yes", "age": "12", "satisfaction": "4"}
+
+
+def path_of(invitation) -> str:
+    return urlsplit(service.invitation_url(invitation)).path
+
+
+def pass_identity(client, invitation, answer="123x"):
+    page = client.get(path_of(invitation) + "/identity")
+    return client.post(path_of(invitation) + "/identity",
+                       data={"answer": answer, "csrf_token": csrf_from(page.get_data(as_text=True))})
+
+
+def submit(client, invitation, answers, action="submit"):
+    page = client.get(path_of(invitation))
+    data = {**answers, "csrf_token": csrf_from(page.get_data(as_text=True)), "_action": action}
+    return client.post(path_of(invitation), data=data)
+
+
+def test_link_asks_identity_before_the_first_question(client, make_invitation):
+    invitation = make_invitation()
+    response = client.get(path_of(invitation))
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/identity")
+
+
+def test_right_identity_answer_opens_the_form_with_filled_placeholders(client, make_invitation):
+    invitation = make_invitation(context={"product_name": "稳健理财1号"})
+    assert pass_identity(client, invitation).status_code == 303
+    page = client.get(path_of(invitation)).get_data(as_text=True)
+    assert "稳健理财1号" in page and "张三丰" in page
+    assert "{product_name}" not in page
+
+
+def test_wrong_identity_answers_lock_the_invitation_after_five(client, make_invitation):
+    invitation = make_invitation()
+    statuses = [pass_identity(client, invitation, "0000").status_code for _ in range(5)]
+    assert statuses == [422, 422, 422, 422, 423]
+    assert client.get(path_of(invitation) + "/identity").status_code == 423
+    tries = db.session.scalar(sa.select(sa.func.count()).select_from(IdentityAttempt))
+    assert tries == 5
+
+
+def test_submit_stores_one_response_against_the_pinned_version(client, make_invitation):
+    invitation = make_invitation()
+    pass_identity(client, invitation)
+    response = submit(client, invitation, GOOD_ANSWERS)
+    assert response.status_code == 303 and response.headers["Location"].endswith("/receipt")
+    stored = db.session.scalars(sa.select(Response)).one()
+    assert stored.version_hash == invitation.version.content_hash
+    assert stored.answers == {"consent": True, "own_operation": "yes", "age": 12, "satisfaction": 4}
+    assert not stored.flagged
+    db.session.refresh(invitation)
+    assert invitation.status is InvitationStatus.COMPLETED
+    registration = db.session.scalars(sa.select(ReviewRegistration)).one()
+    assert registration.review_type.value == "suitability" and registration.method == "questionnaire"
+
+
+def test_receipt_shows_the_receipt_number(client, make_invitation):
+    invitation = make_invitation()
+    pass_identity(client, invitation)
+    submit(client, invitation, GOOD_ANSWERS)
+    page = client.get(path_of(invitation) + "/receipt").get_data(as_text=True)
+    receipt_no = db.session.scalars(sa.select(Response.receipt_no)).one()
+    assert receipt_no in page
+
+
+def test_link_shows_the_receipt_never_a_second_form_after_submitting(client, make_invitation):
+    invitation = make_invitation()
+    pass_identity(client, invitation)
+    submit(client, invitation, GOOD_ANSWERS)
+    again = client.get(path_of(invitation))
+    assert again.status_code == 303 and again.headers["Location"].endswith("/receipt")
+
+
+def test_replayed_post_stores_exactly_one_response(client, make_invitation):
+    invitation = make_invitation()
+    pass_identity(client, invitation)
+    page = client.get(path_of(invitation))
+    data = {**GOOD_ANSWERS, "csrf_token": csrf_from(page.get_data(as_text=True)), "_action": "submit"}
+    first = client.post(path_of(invitation), data=data)
+    second = client.post(path_of(invitation), data={**data, "satisfaction": "1"})
+    assert first.status_code == second.status_code == 303
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Response)) == 1
+    assert db.session.scalars(sa.select(Response.answers)).one()["satisfaction"] == 4
+
+
+def test_flagged_answer_records_an_exception(client, make_invitation):
+    invitation = make_invitation()
+    pass_identity(client, invitation)
+    submit(client, invitation, {**GOOD_ANSWERS, "own_operation": "no", "operator": "staff", "satisfaction": "1"})
+    exceptions = db.session.scalars(sa.select(ReviewException).order_by(ReviewException.question_id)).all()
+    assert [(e.question_id, e.severity.value) for e in exceptions] == [
+        ("operator", "high"), ("own_operation", "high"), ("satisfaction", "low")]
+    assert db.session.scalars(sa.select(Response.flagged)).one() is True
+
+
+@pytest.mark.parametrize("field, value, message_part", [
+    ("age", "abc", "number"),
+    ("age", "200", "80"),
+    ("satisfaction", "9", ""),
+    ("own_operation", "maybe", ""),
+])
+def test_wrong_answers_are_refused_and_kept_as_draft(client, make_invitation, field, value, message_part):
+    invitation = make_invitation()
+    pass_identity(client, invitation)
+    response = submit(client, invitation, {**GOOD_ANSWERS, field: value})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert f'id="e-{field}"' in page and message_part in page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Response)) == 0
+    db.session.refresh(invitation)
+    assert invitation.draft_answers.get("consent") is True
+
+
+def test_missing_required_answer_names_the_question(client, make_invitation):
+    invitation = make_invitation()
+    pass_identity(client, invitation)
+    answers = dict(GOOD_ANSWERS)
+    del answers["age"]
+    response = submit(client, invitation, answers)
+    assert response.status_code == 422
+    assert 'href="#q-age"' in response.get_data(as_text=True)
+
+
+def test_saved_draft_is_shown_when_the_client_comes_back(client, make_invitation):
+    invitation = make_invitation()
+    pass_identity(client, invitation)
+    assert submit(client, invitation, {"age": "33", "comment": "以后再说"}, action="save").status_code == 200
+    page = client.get(path_of(invitation)).get_data(as_text=True)
+    assert 'value="33"' in page and "以后再说" in page
+
+
+@pytest.mark.parametrize("mangle", [lambda t: t[:-2] + "xx", lambda t: "garbage", lambda t: t + "a"])
+def test_tampered_link_gets_a_friendly_404(client, make_invitation, mangle):
+    invitation = make_invitation()
+    token = path_of(invitation).rsplit("/", 1)[1]
+    response = client.get("/q/" + mangle(token))
+    assert response.status_code == 404
+    assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_expired_invitation_gets_410(client, make_invitation, days):
+    invitation = make_invitation()
+    invitation.expires_at = days(-1)
+    db.session.commit()
+    assert client.get(path_of(invitation) + "/identity").status_code == 410
+
+
+def test_retired_version_link_gets_410(client, make_invitation):
+    from app.definitions.service import retire_version
+
+    invitation = make_invitation()
+    retire_version(invitation.version, "test")
+    db.session.commit()
+    assert client.get(path_of(invitation) + "/identity").status_code == 410
+
+
+def test_link_signed_with_an_old_key_still_verifies(app, client, make_invitation):
+    from delivery.links import LinkSigner
+
+    invitation = make_invitation()
+    old_token = LinkSigner(["test-old-key"], 3600).sign(invitation.public_id)
+    assert client.get(f"/q/{old_token}").status_code == 303
+
+
+def test_pages_carry_headers_that_keep_the_token_from_leaking(client, make_invitation):
+    invitation = make_invitation()
+    response = client.get(path_of(invitation) + "/identity")
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_post_without_csrf_token_is_refused(client, make_invitation):
+    invitation = make_invitation()
+    pass_identity(client, invitation)
+    response = client.post(path_of(invitation), data={**GOOD_ANSWERS, "_action": "submit"})
+    assert response.status_code == 400
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Response)) == 0
+
+
+def test_short_link_redirects_to_the_signed_link(client, make_invitation):
+    invitation = make_invitation()
+    response = client.get(f"/s/{invitation.short_code}")
+    assert response.status_code == 303
+    assert urlsplit(response.headers["Location"]).path == path_of(invitation)
+
+
+def test_english_is_chosen_from_accept_language(client, make_invitation):
+    invitation = make_invitation()
+    pass_identity(client, invitation)
+    page = client.get(path_of(invitation), headers={"Accept-Language": "en-US,en;q=0.9"}).get_data(as_text=True)
+    assert "Do you operate the account yourself?" in page
