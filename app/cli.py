@@ -158,5 +158,9 @@ def verify_audit_command() -> None:
 
 def register_cli(app: Flask) -> None:
     """Attach the command groups to the app."""
+    import importlib
+
     for group in (questionnaires_cli, clients_cli, api_keys_cli, users_cli, audit_cli):
         app.cli.add_command(group)
+    for area in ("jobs", "mandatory", "webhooks", "campaigns", "letters", "followup", "stats"):
+        importlib.import_module(f"app.{area}.cli").register(app)

@@ -37,6 +37,13 @@ def import_all_models() -> None:
     import app.clients.models  # noqa: F401
     import app.definitions.models  # noqa: F401
     import app.reviews.models  # noqa: F401
+    import app.jobs.models  # noqa: F401
+    import app.mandatory.models  # noqa: F401
+    import app.webhooks.models  # noqa: F401
+    import app.campaigns.models  # noqa: F401
+    import app.letters.models  # noqa: F401
+    import app.followup.models  # noqa: F401
+    import app.stats.models  # noqa: F401
 
 
 def create_schema() -> None:

@@ -1,12 +1,20 @@
 """Response headers that keep signed links and personal data from leaking."""
 from __future__ import annotations
 
-from flask import Flask, g, request
+from flask import Flask, request
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors {ancestors}"
 )
+
+
+FRAME_ANCESTORS_KEY = "huifang.frame_ancestors"
+
+
+def allow_framing(origins: list[str]) -> None:
+    """Let these origins frame the page of this request (CSP frame-ancestors); default is none."""
+    request.environ[FRAME_ANCESTORS_KEY] = list(origins) or ["'none'"]
 
 
 def register(app: Flask) -> None:
@@ -20,7 +28,7 @@ def register(app: Flask) -> None:
         if not request.path.startswith("/static/"):
             # Answers and personal data must not stay in shared caches or the back-forward cache.
             response.headers["Cache-Control"] = "no-store"
-        ancestors = " ".join(g.get("frame_ancestors") or ["'none'"])
+        ancestors = " ".join(request.environ.get(FRAME_ANCESTORS_KEY) or ["'none'"])
         response.headers.setdefault("Content-Security-Policy", CSP.format(ancestors=ancestors))
         if "'none'" in ancestors:
             response.headers.setdefault("X-Frame-Options", "DENY")

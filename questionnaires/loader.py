@@ -475,9 +475,9 @@ def _condition_problems(path: tuple, source: str, earlier: dict, all_ids: set) -
             problems.append(_Problem(path, f"refers to unknown question {question_id!r}"))
         elif referenced is None:
             problems.append(_Problem(path, f"refers to {question_id!r}, which is not an earlier question"))
-        elif referenced.get("type") not in ANSWERABLE_TYPES:
-            problems.append(_Problem(path, f"refers to {question_id!r}, which has no answer"))
-        else:
+        elif referenced.get("type") == "notice":
+            problems.append(_Problem(path, f"refers to {question_id!r}, a notice, which has no answer"))
+        elif referenced.get("type") in ANSWERABLE_TYPES:
             impossible = [literal for literal in literals if not _can_answer(referenced, literal)]
             problems += [_literal_problem(path, question_id, referenced, literal) for literal in impossible]
     return sorted(problems, key=lambda problem: problem.message)

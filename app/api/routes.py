@@ -4,11 +4,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Optional
 
-from flask import Blueprint, abort, g, jsonify, request, url_for
+from flask import Blueprint, abort, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from app.api.openapi import openapi_document
-from app.api.service import find_api_key
+from app.api.auth import actor, require_api_key
 from app.clients.service import ClientImportError, upsert_clients
 from app.db_types import utcnow
 from app.definitions import service as definitions
@@ -27,20 +27,7 @@ def _authenticate():
     """Every endpoint but the OpenAPI document needs a valid API key."""
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
-    header = request.headers.get("Authorization", "")
-    presented = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("X-API-Key", "")
-    key = find_api_key(presented) if presented else None
-    if key is None:
-        response = jsonify({"error": {"status": 401, "message": "missing or unknown API key"}})
-        response.headers["WWW-Authenticate"] = 'Bearer realm="huifang"'
-        return response, 401
-    g.api_key = key
-    return None
-
-
-def actor() -> str:
-    """The calling system as it appears in the audit log."""
-    return g.api_key.actor
+    return require_api_key()
 
 
 def json_body(expect: type = dict) -> Any:

@@ -318,10 +318,22 @@ def test_reports_yaml_syntax_error_with_line():
 
 
 def test_reports_every_problem_at_once_in_line_order():
-    text = definition_yaml(ERROR_CASES["unknown question type"][0], ERROR_CASES["missing text"][0])
+    text = definition_yaml("""\
+        - id: a
+          type: notice
+          text: {zh-CN: 甲, en: A}
+          colour: red
+        - id: b
+          type: text
+        - id: c
+          type: yes_no
+          text: {zh-CN: 丙, en: C}
+          show_if: 'a == "x"'
+        """)
     assert issues_of(text) == [
-        "questions[0]: unknown question type 'singel_choice' (line 7)",
-        "questions[1]: missing required field 'text' (line 9)",
+        "questions[0]: unknown field 'colour' (line 9)",
+        "questions[1]: missing required field 'text' (line 10)",
+        "questions[2].show_if: refers to 'a', a notice, which has no answer (line 15)",
     ]
 
 

@@ -1,0 +1,6 @@
+"""`flask` commands of the campaigns area."""
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    """Attach this area's command groups to the app."""

@@ -1,0 +1,1 @@
+"""Durable background jobs (the outbox) and the worker that runs them."""

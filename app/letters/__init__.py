@@ -1,0 +1,1 @@
+"""Paper letters: batches, keying returned questionnaires, the archive register."""

@@ -1,0 +1,1 @@
+"""Signed callbacks (Standard Webhooks) delivered at least once from the outbox."""
