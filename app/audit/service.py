@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from app.audit.models import GENESIS_HASH, AuditChainHead, AuditEntry
 from app.db_types import utcnow
 from app.extensions import db
+from app.locking import lock_for_update
 
 
 def entry_digest(prev_hash: str, seq: int, occurred_at: datetime, actor: str, action: str,
@@ -38,22 +39,24 @@ def entry_digest(prev_hash: str, seq: int, occurred_at: datetime, actor: str, ac
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def _ensure_head() -> None:
+    """Create the chain head row if missing; concurrent first writers must not collide."""
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    db.session.execute(
+        insert(AuditChainHead).values(id=1, last_seq=0, last_hash=GENESIS_HASH).on_conflict_do_nothing()
+    )
+
+
 def _lock_head() -> AuditChainHead:
     """Lock the chain head row so concurrent writers append one after another."""
-    head = db.session.scalars(
-        sa.select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()
-    ).one_or_none()
+    head = lock_for_update(AuditChainHead, 1)
     if head is None:
-        head = AuditChainHead(id=1, last_seq=0, last_hash=GENESIS_HASH)
-        db.session.add(head)
-        db.session.flush()
-    else:
-        # On SQLite FOR UPDATE is ignored; writing the row first takes the database's write lock,
-        # and the refresh then reads the head as it is under that lock.
-        db.session.execute(
-            sa.update(AuditChainHead).where(AuditChainHead.id == 1).values(last_seq=AuditChainHead.last_seq)
-        )
-        db.session.refresh(head)
+        _ensure_head()
+        head = lock_for_update(AuditChainHead, 1)
     return head
 
 
