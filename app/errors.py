@@ -5,24 +5,26 @@ from typing import NoReturn
 
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.extensions import db
+from app.logredact import redact
 
 TITLES = {
-    400: "The request could not be understood",
-    401: "Please sign in",
-    403: "You may not do this",
-    404: "Not found",
-    405: "Not allowed",
-    409: "Conflict",
-    410: "This link can no longer be used",
-    413: "Too large",
-    422: "Please check what you sent",
-    423: "Temporarily locked",
-    429: "Too many requests",
-    500: "Something went wrong",
+    400: _l("The request could not be understood"),
+    401: _l("Please sign in"),
+    403: _l("You may not do this"),
+    404: _l("Not found"),
+    405: _l("Not allowed"),
+    409: _l("Conflict"),
+    410: _l("This link can no longer be used"),
+    413: _l("Too large"),
+    422: _l("Please check what you sent"),
+    423: _l("Temporarily locked"),
+    429: _l("Too many requests"),
+    500: _l("Something went wrong"),
 }
 
 
@@ -36,7 +38,7 @@ def error_response(status: int, message: str, **extra):
     if wants_json():
         body = {"error": {"status": status, "message": message, **extra}}
         return jsonify(body), status
-    title = _(TITLES.get(status, "Error"))
+    title = str(TITLES.get(status, _("Error")))
     return render_template("errors/error.html", status=status, title=title, message=message), status
 
 
@@ -58,7 +60,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         db.session.rollback()
-        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        app.logger.exception("unhandled error on %s %s", request.method, redact(request.path))
         return error_response(500, _(InternalServerError.description))
 
 

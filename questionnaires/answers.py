@@ -76,7 +76,9 @@ def _error(question_id: str, code: str, message_key: str | None = None, **params
 
 
 def _is_blank(value: object) -> bool:
-    return value is None or value == "" or value == [] or value == ()
+    if isinstance(value, str):
+        return not value.strip()
+    return value is None or value == [] or value == ()
 
 
 def _option_values(question: dict) -> list[str]:
@@ -107,13 +109,11 @@ def _parse_choices(question: dict, value: object) -> list[str]:
     return chosen
 
 
-def _parse_text(question: dict, value: object) -> str | None:
+def _parse_text(question: dict, value: object) -> str:
     if not isinstance(value, str):
         raise _Invalid("not_text")
     # Browsers send textarea line breaks as CRLF; count them as one character.
     text = value.replace("\r\n", "\n").strip()
-    if not text:
-        return None
     if len(text) < question.get("min_length", 0):
         raise _Invalid("too_short", min=question["min_length"])
     if len(text) > question.get("max_length", 2000):
@@ -137,9 +137,7 @@ def _to_number(value: object) -> int | float:
     return int(value) if value == int(value) else value
 
 
-def _parse_number(question: dict, value: object) -> int | float | None:
-    if isinstance(value, str) and not value.strip():
-        return None
+def _parse_number(question: dict, value: object) -> int | float:
     number = _to_number(value)
     if question.get("integer") and not isinstance(number, int):
         raise _Invalid("not_an_integer")
@@ -162,9 +160,7 @@ def _to_iso_date(value: object) -> str:
         raise _Invalid("not_a_date") from None
 
 
-def _parse_date(question: dict, value: object) -> str | None:
-    if isinstance(value, str) and not value.strip():
-        return None
+def _parse_date(question: dict, value: object) -> str:
     date = _to_iso_date(value)
     # ISO dates compare correctly as strings.
     if question.get("min") and date < question["min"]:
@@ -248,7 +244,7 @@ def _missing_error(question: dict) -> AnswerError | None:
 
 
 def validate_answers(definition: dict, raw: Mapping[str, object]) -> tuple[dict, list[AnswerError]]:
-    """Check raw answers against the definition; return clean typed answers (hidden questions dropped) and errors."""
+    """Check raw answers; return the clean typed answers (hidden questions dropped) and the errors."""
     clean: dict = {}
     errors = _unknown_keys(definition, raw)
     for question in definition["questions"]:
@@ -285,7 +281,10 @@ def clean_partial(definition: dict, raw: Mapping[str, object]) -> dict:
 
 
 def visible_questions(definition: dict, answers: Mapping[str, object]) -> list[dict]:
-    """The questions (notices included) whose show_if holds, in order; hidden answers count as unanswered."""
+    """The questions (notices too) whose show_if holds for clean `answers`, in order.
+
+    An answer to a hidden question counts as unanswered, so it cannot show later questions.
+    """
     shown, seen = [], {}
     for question in definition["questions"]:
         if _is_shown(question, seen):

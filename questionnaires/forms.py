@@ -26,7 +26,8 @@ def _choices(question: dict) -> list[tuple[str, str]]:
     scale = question.get("scale", 5)
     # The end labels ("很不满意" … "非常满意") go on the end points so any template shows them.
     ends = {1: question.get("min_label"), scale: question.get("max_label")}
-    return [(str(point), f"{point} – {ends[point]}" if ends.get(point) else str(point)) for point in range(1, scale + 1)]
+    return [(str(point), f"{point} – {ends[point]}" if ends.get(point) else str(point))
+            for point in range(1, scale + 1)]
 
 
 def _multiple_choice_field(question: dict, label: str, description: str):
@@ -43,7 +44,8 @@ def _multiple_choice_field(question: dict, label: str, description: str):
 def _text_field(question: dict, label: str, description: str):
     field_class = wtforms.TextAreaField if question.get("multiline") else wtforms.StringField
     # maxlength is a hint to the browser only; validate_answers enforces it.
-    return field_class(label, description=description, render_kw={"maxlength": question.get("max_length", 2000)})
+    hints = {"maxlength": question.get("max_length", 2000)}
+    return field_class(label, description=description, render_kw=hints)
 
 
 def _number_field(question: dict, label: str, description: str):
@@ -71,13 +73,18 @@ _FIELD_BUILDERS = {
 }
 
 
+def _field(question: dict):
+    build = _FIELD_BUILDERS[question["type"]]
+    return build(question, question["text"], question.get("help", ""))
+
+
 def build_form_class(
     definition: dict, lang: str, context: Mapping[str, object], base: type = wtforms.Form
 ) -> type:
     """One field per answerable question, named by question id, labels localized and filled."""
     questions = localize(definition, lang, context)["questions"]
     attributes = {
-        question["id"]: _FIELD_BUILDERS[question["type"]](question, question["text"], question.get("help", ""))
+        question["id"]: _field(question)
         for question in questions
         if question["type"] in _FIELD_BUILDERS
     }

@@ -6,6 +6,7 @@ The format is docs/questionnaire-format.md; the schema is schema.json next to th
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import math
@@ -24,8 +25,11 @@ SCHEMA = json.loads(Path(__file__).with_name("schema.json").read_text(encoding="
 _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 _QUESTION_FIELDS = set(SCHEMA["$defs"]["question"]["properties"])
 
-# Aliases can make a small file expand exponentially; no real definition comes near this.
+# Aliases can make a small file expand exponentially, and deep nesting exhausts the stack;
+# real definitions have a few thousand values, nested six levels at most.
 MAX_NODES = 100_000
+MAX_DEPTH = 20
+TOO_DEEP = f"nested too deeply (more than {MAX_DEPTH} levels)"
 
 DEFAULT_MAX_LENGTH = 2000
 DEFAULT_SCALE = 5
@@ -156,23 +160,35 @@ def _read(text: str | bytes) -> _Parsed:
         except UnicodeDecodeError as error:
             parsed.problems.append(_Problem((), f"not UTF-8 text (byte {error.start})"))
             return parsed
-    loader = _Loader(_json_tabs_as_spaces(text))
+    try:
+        _compose(_json_tabs_as_spaces(text), parsed)
+    except _TooLarge as error:
+        parsed.problems.append(_Problem((), str(error)))
+    except RecursionError:
+        parsed.problems.append(_Problem((), TOO_DEEP))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else None
+        parsed.problems.append(_Problem((), f"YAML syntax: {error.problem or error.context}", line=line))
+    except yaml.reader.ReaderError as error:
+        line = text.count("\n", 0, error.position) + 1
+        message = f"YAML syntax: character U+{error.character:04X} is not allowed"
+        parsed.problems.append(_Problem((), message, line=line))
+    except yaml.YAMLError as error:
+        parsed.problems.append(_Problem((), f"YAML syntax: {error}"))
+    return parsed
+
+
+def _compose(text: str, parsed: _Parsed) -> None:
+    """Fill `parsed` with the data, the line of each path and any duplicate keys."""
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is not None:
             _walk(node, (), parsed, [MAX_NODES])
             parsed.data = loader.construct_document(node)
-    except _TooLarge:
-        parsed.problems.append(_Problem((), f"too large: more than {MAX_NODES} values (check aliases)"))
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark else None
-        parsed.problems.append(_Problem((), f"YAML syntax: {error.problem or error.context}", line=line))
-    except yaml.YAMLError as error:
-        parsed.problems.append(_Problem((), f"YAML syntax: {error}"))
     finally:
         loader.dispose()
-    return parsed
 
 
 def _json_tabs_as_spaces(text: str) -> str:
@@ -195,7 +211,9 @@ def _walk(node: yaml.Node, path: tuple, parsed: _Parsed, budget: list[int]) -> N
     """Record the line of every path under `node` and report duplicate mapping keys."""
     budget[0] -= 1
     if budget[0] < 0:
-        raise _TooLarge
+        raise _TooLarge(f"too large: more than {MAX_NODES} values (check aliases)")
+    if len(path) > MAX_DEPTH:
+        raise _TooLarge(TOO_DEEP)
     parsed.lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
@@ -218,16 +236,10 @@ def _walk(node: yaml.Node, path: tuple, parsed: _Parsed, budget: list[int]) -> N
 
 def _plain(value, path: tuple = ()) -> tuple[object, list[_Problem]]:
     """A JSON-compatible copy of YAML data: dates as ISO strings; report what JSON cannot hold."""
-    problems: list[_Problem] = []
+    if len(path) > MAX_DEPTH:
+        return None, [_Problem(path[:MAX_DEPTH], TOO_DEEP)]
     if isinstance(value, dict):
-        copy = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                problems.append(_Problem(path, f"key {key!r} must be text: put it in quotes"))
-                continue
-            copy[key], more = _plain(item, path + (key,))
-            problems += more
-        return copy, problems
+        return _plain_mapping(value, path)
     if isinstance(value, (list, tuple)):
         pairs = [_plain(item, path + (index,)) for index, item in enumerate(value)]
         return [item for item, _ in pairs], [p for _, more in pairs for p in more]
@@ -241,6 +253,17 @@ def _plain(value, path: tuple = ()) -> tuple[object, list[_Problem]]:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value, []
     return value, [_Problem(path, f"unsupported value of type {type(value).__name__}")]
+
+
+def _plain_mapping(value: dict, path: tuple) -> tuple[dict, list[_Problem]]:
+    plain, problems = {}, []
+    for key, item in value.items():
+        if not isinstance(key, str):
+            problems.append(_Problem(path, f"key {key!r} must be text: put it in quotes"))
+            continue
+        plain[key], more = _plain(item, path + (key,))
+        problems += more
+    return plain, problems
 
 
 # Schema --------------------------------------------------------------------------------------
@@ -258,7 +281,8 @@ def _translated(error: jsonschema.ValidationError, data) -> list[_Problem]:
         return [_Problem(path, f"missing required field {name!r}") for name in missing]
     if error.validator == "additionalProperties":
         known = error.schema.get("properties", {})
-        return [_Problem(path, f"unknown field {name!r}", path + (name,)) for name in error.instance if name not in known]
+        unknown = [name for name in error.instance if name not in known]
+        return [_Problem(path, f"unknown field {name!r}", path + (name,)) for name in unknown]
     if "propertyNames" in error.relative_schema_path:
         return [_field_not_applicable(path, error.instance, data)]
     if error.validator == "enum" and path:
@@ -270,7 +294,7 @@ def _translated(error: jsonschema.ValidationError, data) -> list[_Problem]:
 def _field_not_applicable(path: tuple, field: str, data) -> _Problem:
     if field not in _QUESTION_FIELDS:
         return _Problem(path, f"unknown field {field!r}", path + (field,))
-    question_type = _at(data, path).get("type")
+    question_type = _at(data, path).get("type")  # valid here: the type's rule applied
     return _Problem(path, f"field {field!r} does not apply to type {question_type!r}", path + (field,))
 
 
@@ -324,6 +348,12 @@ def _questions(data) -> Iterator[tuple[tuple, dict]]:
                 yield ("questions", index), question
 
 
+def _word(mapping, field: str) -> str | None:
+    """A text field such as `id` or `type`, or None when it is missing or not text."""
+    value = mapping.get(field) if isinstance(mapping, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def _semantic_problems(data) -> list[_Problem]:
     problems = _id_problems(data) + _show_if_problems(data) + _placeholder_problems(data)
     for path, question in _questions(data):
@@ -334,11 +364,12 @@ def _semantic_problems(data) -> list[_Problem]:
 def _id_problems(data) -> list[_Problem]:
     problems, first_use = [], {}
     for path, question in _questions(data):
-        question_id = question.get("id")
+        question_id = _word(question, "id")
         if not isinstance(question_id, str):
             continue
         if question_id in first_use:
-            message = f"duplicate question id {question_id!r} (already used by questions[{first_use[question_id]}])"
+            first = first_use[question_id]
+            message = f"duplicate question id {question_id!r} (already used by questions[{first}])"
             problems.append(_Problem(path, message, path + ("id",)))
         first_use.setdefault(question_id, path[1])
         if question_id in RESERVED_IDS or question_id.startswith(_RESERVED_PREFIX):
@@ -356,30 +387,34 @@ def _question_problems(path: tuple, question: dict) -> list[_Problem]:
         "date": _date_problems,
         "rating": _rating_problems,
     }
-    check = checks.get(question.get("type"))
+    check = checks.get(_word(question, "type"))
     return check(path, question) if check else []
 
 
-def _option_values(question: dict) -> list:
+def _options(question: dict) -> list:
     options = question.get("options")
-    if not isinstance(options, list):
-        return []
-    return [option.get("value") for option in options if isinstance(option, dict)]
+    return options if isinstance(options, list) else []
+
+
+def _option_values(question: dict) -> list[str]:
+    return [_word(option, "value") for option in _options(question) if _word(option, "value")]
 
 
 def _option_problems(path: tuple, question: dict) -> list[_Problem]:
     problems, seen = [], set()
-    for index, option in enumerate(question.get("options") or []):
-        value = option.get("value") if isinstance(option, dict) else None
-        if isinstance(value, str) and value in seen:
+    for index, option in enumerate(_options(question)):
+        value = _word(option, "value")
+        if value is not None and value in seen:
             option_path = path + ("options", index)
-            problems.append(_Problem(option_path, f"duplicate option value {value!r}", option_path + ("value",)))
+            message = f"duplicate option value {value!r}"
+            problems.append(_Problem(option_path, message, option_path + ("value",)))
         seen.add(value)
     return problems
 
 
 def _multiple_choice_problems(path: tuple, question: dict) -> list[_Problem]:
-    problems = _option_problems(path, question) + _min_max_problems(path, question, "min_choices", "max_choices")
+    problems = _option_problems(path, question)
+    problems += _min_max_problems(path, question, "min_choices", "max_choices")
     count = len(_option_values(question))
     for field in ("min_choices", "max_choices"):
         limit = question.get(field)
@@ -391,14 +426,14 @@ def _multiple_choice_problems(path: tuple, question: dict) -> list[_Problem]:
 def _yes_no_problems(path: tuple, question: dict) -> list[_Problem]:
     if "options" not in question:
         return []
-    values = _option_values(question)
-    if sorted(map(str, values)) != ["no", "yes"]:
+    if sorted(_option_values(question)) != ["no", "yes"]:
         return [_Problem(path + ("options",), "yes_no options must be exactly the values 'yes' and 'no'")]
     return []
 
 
 def _text_problems(path: tuple, question: dict) -> list[_Problem]:
-    problems = _min_max_problems(path, {"max_length": DEFAULT_MAX_LENGTH, **question}, "min_length", "max_length")
+    with_default = {"max_length": DEFAULT_MAX_LENGTH, **question}
+    problems = _min_max_problems(path, with_default, "min_length", "max_length")
     pattern = question.get("pattern")
     if isinstance(pattern, str):
         try:
@@ -444,7 +479,9 @@ def _is_iso_date(value) -> bool:
     return isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value) is not None
 
 
-def _min_max_problems(path: tuple, question: dict, low: str, high: str, comparable=_is_number) -> list[_Problem]:
+def _min_max_problems(
+    path: tuple, question: dict, low: str, high: str, comparable=_is_number
+) -> list[_Problem]:
     lowest, highest = question.get(low), question.get(high)
     if comparable(lowest) and comparable(highest) and lowest > highest:
         return [_Problem(path, f"{low} {lowest!r} is greater than {high} {highest!r}", path + (low,))]
@@ -452,13 +489,13 @@ def _min_max_problems(path: tuple, question: dict, low: str, high: str, comparab
 
 
 def _show_if_problems(data) -> list[_Problem]:
-    all_ids = {question.get("id") for _, question in _questions(data)}
+    all_ids = {_word(question, "id") for _, question in _questions(data)}
     problems, earlier = [], {}
     for path, question in _questions(data):
         source = question.get("show_if")
         if isinstance(source, str):
             problems += _condition_problems(path + ("show_if",), source, earlier, all_ids)
-        if isinstance(question.get("id"), str):
+        if _word(question, "id"):
             earlier.setdefault(question["id"], question)
     return problems
 
@@ -475,24 +512,26 @@ def _condition_problems(path: tuple, source: str, earlier: dict, all_ids: set) -
             problems.append(_Problem(path, f"refers to unknown question {question_id!r}"))
         elif referenced is None:
             problems.append(_Problem(path, f"refers to {question_id!r}, which is not an earlier question"))
-        elif referenced.get("type") == "notice":
+        elif _word(referenced, "type") == "notice":
             problems.append(_Problem(path, f"refers to {question_id!r}, a notice, which has no answer"))
-        elif referenced.get("type") in ANSWERABLE_TYPES:
+        elif _word(referenced, "type") in ANSWERABLE_TYPES:
             impossible = [literal for literal in literals if not _can_answer(referenced, literal)]
             problems += [_literal_problem(path, question_id, referenced, literal) for literal in impossible]
     return sorted(problems, key=lambda problem: problem.message)
 
 
 def _literal_problem(path: tuple, question_id: str, question: dict, literal) -> _Problem:
-    shown = json.dumps(literal, ensure_ascii=False)
-    if question.get("type") in CHOICE_TYPES:
-        return _Problem(path, f"compares {question_id!r} with {shown}, which is not one of its option values")
-    return _Problem(path, f"compares {question_id!r} with {shown}, which a {question.get('type')} question never gives")
+    shown, question_type = json.dumps(literal, ensure_ascii=False), _word(question, "type")
+    if question_type in CHOICE_TYPES:
+        reason = "which is not one of its option values"
+    else:
+        reason = f"which a {question_type} question never gives"
+    return _Problem(path, f"compares {question_id!r} with {shown}, {reason}")
 
 
 def _can_answer(question: dict, literal) -> bool:
     """Whether `literal` is a possible answer (or chosen value) of `question`."""
-    question_type = question.get("type")
+    question_type = _word(question, "type")
     if question_type == "yes_no" and "options" not in question:
         return literal in ("yes", "no")
     if question_type in CHOICE_TYPES:
@@ -585,7 +624,8 @@ def _normalized_question(question: dict) -> dict:
     question = dict(question)
     question_type = question["type"]
     # A notice takes no answer; a consent must always be given (see the format).
-    question["required"] = {"notice": False, "consent": True}.get(question_type, question.get("required", True))
+    fixed = {"notice": False, "consent": True}
+    question["required"] = fixed.get(question_type, question.get("required", True))
     if question_type == "text":
         question.setdefault("multiline", False)
         question.setdefault("max_length", DEFAULT_MAX_LENGTH)
@@ -594,5 +634,5 @@ def _normalized_question(question: dict) -> dict:
     elif question_type == "rating":
         question.setdefault("scale", DEFAULT_SCALE)
     elif question_type == "yes_no":
-        question.setdefault("options", [dict(option, label=dict(option["label"])) for option in DEFAULT_YES_NO_OPTIONS])
+        question.setdefault("options", copy.deepcopy(list(DEFAULT_YES_NO_OPTIONS)))
     return question

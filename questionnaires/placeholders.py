@@ -116,7 +116,7 @@ def language_of(lang: str | None) -> str:
 
 
 def localize(definition: dict, lang: str, context: Mapping[str, object]) -> dict:
-    """A deep copy where every bilingual text {zh-CN,en} becomes the filled string for lang ('zh-CN' or 'en'; fall back to zh-CN)."""
+    """A deep copy with every bilingual text replaced by its filled string in `lang` (else zh-CN)."""
     language = language_of(lang)
 
     def convert(value):

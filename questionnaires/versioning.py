@@ -21,7 +21,11 @@ def content_hash(definition: dict) -> str:
 
 
 def diff_definitions(old: dict, new: dict) -> list[dict]:
-    """Structured diff: [{"kind": "added"|"removed"|"changed", "path": "questions[id=own_intent].text.en", "old": ..., "new": ...}]; questions matched by id, options by value."""
+    """Changes as {"kind": "added"|"removed"|"changed", "path", "old", "new"}; items matched by id/value.
+
+    Paths read like "questions[id=own_intent].options[value=no].flag.severity"; a changed order of
+    questions or options is reported at "questions[order]" with the lists of ids (or values).
+    """
     return list(_diff(old, new, ""))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import textwrap
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -355,6 +356,15 @@ def test_rejects_documents_that_are_not_one_mapping(text, expected):
     assert issues_of(text) == [expected]
 
 
+def test_reports_forbidden_characters_with_line():
+    assert issues_of("key: a\nbad: \x00\n") == ["YAML syntax: character U+0000 is not allowed (line 2)"]
+
+
+@pytest.mark.parametrize("text", ["key: " + "[" * 5000 + "]" * 5000, "key: " + "[" * 30 + "]" * 30])
+def test_refuses_deep_nesting(text):
+    assert issues_of(text)[0].startswith("nested too deeply")
+
+
 def test_refuses_python_tags():
     issues = issues_of('key: !!python/object/apply:os.system ["echo hi"]\n')
     assert issues[0].startswith("YAML syntax: could not determine a constructor")
@@ -462,6 +472,12 @@ def test_show_if_may_refer_to_an_earlier_choice_with_its_options():
           show_if: 'own_intent == "no" or own_intent not in ["yes"]'
         """)
     assert load_definition(text)["questions"][1]["show_if"].startswith("own_intent")
+
+
+def test_the_format_documents_example_loads():
+    document = (Path(__file__).parents[2] / "docs" / "questionnaire-format.md").read_text(encoding="utf-8")
+    example = document.split("## Example", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert load_definition(example)["questions"][0]["options"][1]["flag"]["severity"] == "high"
 
 
 def test_schema_file_is_a_valid_json_schema():

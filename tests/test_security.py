@@ -1,0 +1,66 @@
+"""Secrets stay out of logs and pages; errors never show a traceback."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from app.logredact import redact
+from app.reviews import service
+
+
+@pytest.mark.parametrize("line", [
+    'GET /q/{token} HTTP/1.1',
+    'GET /q/{token}/identity HTTP/1.1',
+    'POST /q/{token}/draft',
+])
+def test_link_tokens_are_redacted_from_log_lines(app, make_invitation, line):
+    invitation = make_invitation()
+    token = service.invitation_url(invitation).rsplit("/q/", 1)[1]
+    redacted = redact(line.format(token=token))
+    assert token not in redacted and "[redacted]" in redacted
+
+
+def test_short_codes_are_redacted_from_log_lines(app, make_invitation):
+    invitation = make_invitation()
+    assert invitation.short_code not in redact(f"GET /s/{invitation.short_code} HTTP/1.1")
+
+
+def test_unexpected_error_logs_no_token_and_shows_no_traceback(app, client, make_invitation, caplog, monkeypatch):
+    invitation = make_invitation()
+    token = service.invitation_url(invitation).rsplit("/q/", 1)[1]
+
+    def explode(*_args, **_kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(service, "find_by_public_id", explode)
+    with caplog.at_level(logging.ERROR):
+        response = client.get(f"/q/{token}")
+    assert response.status_code == 500
+    assert "Traceback" not in response.get_data(as_text=True)
+    assert token not in caplog.text and "[redacted]" in caplog.text
+
+
+def test_login_page_refuses_an_open_redirect(client, make_staff):
+    from tests.conftest import csrf_from
+
+    user, password = make_staff()
+    page = client.get("/login")
+    response = client.post("/login?next=https://evil.example.com/", data={
+        "username": user.username, "password": password, "csrf_token": csrf_from(page.get_data(as_text=True))})
+    assert response.status_code == 302 and "evil.example.com" not in response.headers["Location"]
+
+
+def test_wrong_password_is_refused_and_audited(client, make_staff):
+    import sqlalchemy as sa
+
+    from app.audit.models import AuditEntry
+    from app.extensions import db
+    from tests.conftest import csrf_from
+
+    user, _password = make_staff()
+    page = client.get("/login")
+    response = client.post("/login", data={"username": user.username, "password": "wrong",
+                                           "csrf_token": csrf_from(page.get_data(as_text=True))})
+    assert response.status_code == 401
+    assert db.session.scalars(sa.select(AuditEntry.action)).all()[-1] == "staff.login_failed"
