@@ -87,11 +87,12 @@ def publish(app):
     def publish(name_or_text: str = "all_types", actor: str = "test"):
         from app.definitions.service import publish_text
 
-        for folder in (DATA, BUILTIN):
-            path = folder / f"{name_or_text}.yaml"
-            if path.exists():
-                name_or_text = path.read_text(encoding="utf-8")
-                break
+        if "\n" not in name_or_text:  # a name, not YAML text
+            for folder in (DATA, BUILTIN):
+                path = folder / f"{name_or_text}.yaml"
+                if path.exists():
+                    name_or_text = path.read_text(encoding="utf-8")
+                    break
         version, _created = publish_text(name_or_text, actor)
         db.session.commit()
         return version
