@@ -24,12 +24,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 setup-run: | $(BIN)/python
 	scripts/system-deps.sh run
 	$(MAKE) -s $(VENV)/.installed
-	$(BIN)/pybabel compile -q -d app/translations
+	$(BIN)/pybabel -q compile -d app/translations
 
 setup-test: | $(BIN)/python
 	scripts/system-deps.sh test
 	$(MAKE) -s $(VENV)/.installed
-	$(BIN)/pybabel compile -q -d app/translations
+	$(BIN)/pybabel -q compile -d app/translations
 
 db: setup-run
 	mkdir -p instance
@@ -37,10 +37,14 @@ db: setup-run
 	$(BIN)/flask questionnaires load-builtin
 	$(BIN)/flask users ensure-admin
 
+# The job worker (callbacks, campaigns, letters, expiry sweeps) runs beside the web server;
+# Ctrl-C (or any exit of gunicorn) stops both.
 run: db
-	@echo "Serving on http://$(HOST):$(PORT) (Ctrl-C stops)"
-	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - \
-	  --access-logformat '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms' wsgi:app
+	@echo "Serving on http://$(HOST):$(PORT) with a background worker (Ctrl-C stops both)"
+	@$(BIN)/flask worker & WORKER=$$!; \
+	  trap 'kill -TERM $$WORKER 2>/dev/null; wait $$WORKER 2>/dev/null' EXIT INT TERM; \
+	  $(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - \
+	    --access-logformat '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms' wsgi:app
 
 test: setup-test
 	$(MAKE) -s test-sqlite

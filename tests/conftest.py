@@ -18,9 +18,24 @@ BUILTIN = Path(__file__).resolve().parent.parent / "questionnaires" / "builtin"
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
+def compile_translations() -> None:
+    """Compile the message catalogs when a .po is newer than its .mo (make does this too)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po in (Path(__file__).resolve().parent.parent / "app" / "translations").glob("*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            with po.open("rb") as src:
+                catalog = read_po(src)
+            with mo.open("wb") as out:
+                write_mo(out, catalog)
+
+
 @pytest.fixture(scope="session")
 def test_database():
     """The run's own database with the schema built once (by the migrations)."""
+    compile_translations()
     database = TestDatabase()
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database.url, "SECRET_KEYS": ["t"]})
     with app.app_context():
