@@ -58,6 +58,9 @@ def app(test_database, tmp_path):
         "RATELIMIT_ENABLED": False,
         "SERVER_NAME": "localhost",
         "INSTANCE_TMP": str(tmp_path),
+        # Cheap password hashing: the tests check behaviour, not argon2's cost.
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_COST": 1024,
     })
     yield app
     with app.app_context():

@@ -13,14 +13,31 @@ from app.auth.models import Role, StaffUser
 from app.db_types import utcnow
 from app.extensions import db
 
-_hasher = PasswordHasher()
-# Verified against when the username is unknown, so both cases take the same time.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+from functools import lru_cache
+
+from flask import current_app
+
+
+@lru_cache(maxsize=4)
+def _hasher_for(time_cost: int, memory_cost: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_cost)
+
+
+def _hasher() -> PasswordHasher:
+    """argon2id with the configured cost (the library's defaults; tests lower them for speed)."""
+    cfg = current_app.config
+    return _hasher_for(cfg.get("ARGON2_TIME_COST", 3), cfg.get("ARGON2_MEMORY_COST", 65536))
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(time_cost: int, memory_cost: int) -> str:
+    # Verified against when the username is unknown, so both cases take the same time.
+    return _hasher_for(time_cost, memory_cost).hash("not-a-real-password")
 
 
 def hash_password(password: str) -> str:
     """An argon2id hash of the password."""
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def create_staff(username: str, display_name: str, role: Role, password: Optional[str] = None,
@@ -39,12 +56,13 @@ def authenticate(username: str, password: str) -> Optional[StaffUser]:
     """The active user with these credentials, or None."""
     user = db.session.scalars(sa.select(StaffUser).where(StaffUser.username == username)).one_or_none()
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        hasher = _hasher()
+        hasher.verify(user.password_hash if user else _dummy_hash(hasher.time_cost, hasher.memory_cost), password)
     except (VerifyMismatchError, InvalidHashError):
         return None
     if user is None or not user.active:
         return None
-    if _hasher.check_needs_rehash(user.password_hash):
+    if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
     return user
