@@ -101,8 +101,23 @@ def create_api_key_command(name: str, callback_prefixes: tuple[str, ...], frame_
 
     row, key = create_api_key(name, "cli", list(callback_prefixes), list(frame_origins))
     db.session.commit()
-    click.echo(json.dumps({"name": row.name, "api_key": key, "callback_prefixes": row.callback_prefixes,
-                           "frame_origins": row.frame_origins}))
+    click.echo(json.dumps({"name": row.name, "api_key": key, "webhook_secret": row.webhook_secret,
+                           "callback_prefixes": row.callback_prefixes, "frame_origins": row.frame_origins}))
+
+
+@api_keys_cli.command("rotate-secret")
+@click.argument("name")
+@click.option("--end", is_flag=True, help="End the rotation: stop signing with the previous secret.")
+def rotate_secret_command(name: str, end: bool) -> None:
+    """Rotate the webhook (whsec_) secret of the API key NAME; both secrets sign until --end."""
+    from app.api.service import end_webhook_secret_rotation, rotate_webhook_secret
+
+    row = end_webhook_secret_rotation(name, "cli") if end else rotate_webhook_secret(name, "cli")
+    if row is None:
+        _fail(f"no active API key named '{name}'")
+    db.session.commit()
+    click.echo(json.dumps({"name": row.name, "webhook_secret": row.webhook_secret,
+                           "previous_webhook_secret_still_signing": row.webhook_secret_previous is not None}))
 
 
 @api_keys_cli.command("revoke")

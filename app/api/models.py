@@ -29,6 +29,11 @@ class ApiKey(db.Model):
     # URL prefixes callbacks may go to, and origins that may frame the gate page (mandatory mode).
     callback_prefixes: Mapped[list] = mapped_column(JSONType, default=list)
     frame_origins: Mapped[list] = mapped_column(JSONType, default=list)
+    # Standard Webhooks signing secret ("whsec_" + base64 of 24 random bytes). Kept in clear: the
+    # sender needs it to sign. While rotating, the previous secret signs too (two signatures).
+    webhook_secret: Mapped[Optional[str]] = mapped_column(sa.String(100))
+    webhook_secret_previous: Mapped[Optional[str]] = mapped_column(sa.String(100))
+    webhook_secret_rotated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 
     @property
     def actor(self) -> str:

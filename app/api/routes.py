@@ -8,7 +8,7 @@ from flask import Blueprint, abort, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from app.api.openapi import openapi_document
-from app.api.auth import actor, require_api_key
+from app.api.auth import actor, current_api_key, require_api_key
 from app.clients.service import ClientImportError, upsert_clients
 from app.db_types import utcnow
 from app.definitions import service as definitions
@@ -16,6 +16,7 @@ from app.errors import abort_with
 from app.extensions import db
 from app.reviews import service as reviews
 from app.reviews.models import Invitation, ReviewException
+from app.webhooks.service import CallbackUrlError, register_invitation_callback
 from questionnaires.loader import DefinitionError
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -235,11 +236,17 @@ def invitation_json(invitation: Invitation) -> dict:
 @bp.post("/invitations")
 def create_invitation():
     """Invite a client to answer a pinned version; returns the signed URL and a short URL."""
-    req = invitation_request(json_body())
+    data = json_body()
+    callback_url = data.pop("callback_url", None)  # optional: invitation.* callbacks (app.webhooks)
+    req = invitation_request(data)
     try:
         invitation = reviews.create_invitation(req, actor())
+        if callback_url is not None:
+            register_invitation_callback(invitation.id, current_api_key(), callback_url)
     except reviews.InvalidRequest as exc:
         abort_with(422, f"{exc.field}: {exc.message}", field=exc.field, **exc.extra)
+    except CallbackUrlError as exc:
+        abort_with(422, str(exc), field="callback_url")
     db.session.commit()
     body = invitation_json(invitation)
     body.update(url=reviews.invitation_url(invitation), short_url=reviews.short_url(invitation))
