@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi.py
 
-.PHONY: run test test-sqlite test-postgresql setup-run setup-test db benchmark clean
+.PHONY: run test test-sqlite test-postgresql setup-run setup-test db benchmark clean translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,3 +59,8 @@ test-postgresql:
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Refresh the zh-CN catalog after changing user-facing strings; then translate the new entries.
+translations: | $(BIN)/python
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k nav_item:1 -o /tmp/huifang-messages.pot .
+	$(BIN)/pybabel -q update -i /tmp/huifang-messages.pot -d app/translations -l zh --no-fuzzy-matching

@@ -5,7 +5,7 @@ from flask import Flask, request
 from flask_babel import Babel
 
 # Interface locales (Babel) and the definition languages they show.
-UI_LOCALES = {"zh-CN": "zh_CN", "en": "en"}
+UI_LOCALES = {"zh-CN": "zh_Hans_CN", "en": "en"}  # catalog folder "zh" (Babel falls back to it)
 LANG_COOKIE = "lang"
 
 

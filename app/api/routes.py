@@ -174,12 +174,12 @@ INVITATION_FIELDS = {"client_account", "questionnaire", "review_type", "channel"
                      "expires_at", "opens_at"}
 
 
-def invitation_request(data: dict) -> reviews.InvitationRequest:
-    """Read and check the body of POST /invitations."""
-    unknown = sorted(set(data) - INVITATION_FIELDS)
+def client_and_questionnaire(data: dict, allowed_fields: set[str]) -> tuple[str, Optional[int]]:
+    """Check the fields shared by invitations and mandatory sessions; returns (key, version)."""
+    unknown = sorted(set(data) - allowed_fields)
     if unknown:
         abort_with(422, f"unknown field '{unknown[0]}'", field=unknown[0])
-    if not isinstance(data.get("client_account"), str):
+    if not isinstance(data.get("client_account"), str) or not data["client_account"]:
         abort_with(422, "client_account: required string", field="client_account")
     questionnaire = data.get("questionnaire")
     if isinstance(questionnaire, str):
@@ -189,11 +189,17 @@ def invitation_request(data: dict) -> reviews.InvitationRequest:
     version = questionnaire.get("version")
     if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
         abort_with(422, "questionnaire.version: must be a whole number", field="questionnaire.version")
+    return questionnaire["key"], version
+
+
+def invitation_request(data: dict) -> reviews.InvitationRequest:
+    """Read and check the body of POST /invitations."""
+    key, version = client_and_questionnaire(data, INVITATION_FIELDS)
     context = data.get("context") or {}
     if not isinstance(context, dict):
         abort_with(422, "context: must be an object", field="context")
     return reviews.InvitationRequest(
-        client_account=data["client_account"], questionnaire_key=questionnaire["key"],
+        client_account=data["client_account"], questionnaire_key=key,
         version_number=version, review_type=data.get("review_type"),
         channel=data.get("channel") or "link", context=context,
         expires_at=parse_time(data, "expires_at"), opens_at=parse_time(data, "opens_at"),

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
 from app.api.auth import actor, current_api_key, require_api_key
-from app.api.routes import json_body
+from app.api.routes import client_and_questionnaire, json_body
 from app.db_types import utcnow
 from app.errors import abort_with
 from app.extensions import csrf, db, limiter
@@ -40,19 +40,7 @@ def _authenticate():
 
 def session_request(data: dict) -> service.SessionRequest:
     """Read and check the body of POST /mandatory-sessions; 422 naming the field."""
-    unknown = sorted(set(data) - service.SESSION_FIELDS)
-    if unknown:
-        abort_with(422, f"unknown field '{unknown[0]}'", field=unknown[0])
-    if not isinstance(data.get("client_account"), str) or not data["client_account"]:
-        abort_with(422, "client_account: required string", field="client_account")
-    questionnaire = data.get("questionnaire")
-    if isinstance(questionnaire, str):
-        questionnaire = {"key": questionnaire}
-    if not isinstance(questionnaire, dict) or not isinstance(questionnaire.get("key"), str):
-        abort_with(422, "questionnaire: give {\"key\": ..., \"version\": optional number}", field="questionnaire")
-    version = questionnaire.get("version")
-    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
-        abort_with(422, "questionnaire.version: must be a whole number", field="questionnaire.version")
+    key, version = client_and_questionnaire(data, service.SESSION_FIELDS)
     for field in ("review_type", "business_ref", "callback_url", "return_url"):
         if data.get(field) is not None and not isinstance(data[field], str):
             abort_with(422, f"{field}: must be a string", field=field)
@@ -67,7 +55,7 @@ def session_request(data: dict) -> service.SessionRequest:
         abort_with(422, f"expires_in: whole seconds from {service.MIN_EXPIRES_IN} to {service.MAX_EXPIRES_IN}",
                    field="expires_in")
     return service.SessionRequest(
-        client_account=data["client_account"], questionnaire_key=questionnaire["key"], version_number=version,
+        client_account=data["client_account"], questionnaire_key=key, version_number=version,
         review_type=data.get("review_type"), business_ref=data.get("business_ref"), context=context,
         callback_url=data.get("callback_url"), return_url=data.get("return_url"), expires_in=expires_in,
     )
