@@ -1,0 +1,1 @@
+from tests.campaigns.conftest import http_receiver, smtp_server  # noqa: F401 - shared fixtures
