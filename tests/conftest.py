@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 
 from app import create_app
 from app.auth.models import Role
@@ -62,11 +63,23 @@ def app(test_database, tmp_path):
         "ARGON2_TIME_COST": 1,
         "ARGON2_MEMORY_COST": 1024,
     })
+    app.test_client_class = EnglishByDefaultClient
     yield app
     with app.app_context():
         db.session.remove()
         test_database.reset(db.engine)
         db.engine.dispose()
+
+
+class EnglishByDefaultClient(FlaskClient):
+    """Test client whose browser asks for English, so assertions read the English msgids.
+
+    The product defaults to zh-CN; tests of that pass their own Accept-Language header.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
 
 
 def csrf_from(html: str) -> str:

@@ -205,3 +205,16 @@ def test_english_is_chosen_from_accept_language(client, make_invitation):
     pass_identity(client, invitation)
     page = client.get(path_of(invitation), headers={"Accept-Language": "en-US,en;q=0.9"}).get_data(as_text=True)
     assert "Do you operate the account yourself?" in page
+
+
+def test_chinese_is_the_default_without_accept_language(client, make_invitation):
+    invitation = make_invitation()
+    page = client.get(path_of(invitation) + "/identity", headers={"Accept-Language": ""}).get_data(as_text=True)
+    assert "身份证" in page and 'lang="zh-CN"' in page
+
+
+def test_language_switch_is_remembered_in_a_cookie(client, make_invitation):
+    invitation = make_invitation()
+    client.get(path_of(invitation) + "/identity?lang=zh-CN")
+    page = client.get(path_of(invitation) + "/identity").get_data(as_text=True)
+    assert 'lang="zh-CN"' in page
