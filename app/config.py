@@ -48,6 +48,8 @@ class Config:
     IDENTITY_LOCK_MINUTES = 30
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(2 * 1024 * 1024)))
     BABEL_DEFAULT_LOCALE = "zh_Hans_CN"
+    # Times shown to people (clients and staff) are in the firm's zone; the database keeps UTC.
+    BABEL_DEFAULT_TIMEZONE = os.environ.get("TIMEZONE", "Asia/Shanghai")
     BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "app" / "translations")
     LANGUAGES = ("zh-CN", "en")
     SESSION_COOKIE_HTTPONLY = True

@@ -218,3 +218,16 @@ def test_language_switch_is_remembered_in_a_cookie(client, make_invitation):
     client.get(path_of(invitation) + "/identity?lang=zh-CN")
     page = client.get(path_of(invitation) + "/identity").get_data(as_text=True)
     assert 'lang="zh-CN"' in page
+
+
+def test_receipt_time_is_shown_in_the_firms_time_zone(client, make_invitation):
+    from datetime import timezone
+    from zoneinfo import ZoneInfo
+
+    invitation = make_invitation()
+    pass_identity(client, invitation)
+    submit(client, invitation, GOOD_ANSWERS)
+    submitted = db.session.scalars(sa.select(Response.submitted_at)).one()
+    local = submitted.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    assert submitted.tzinfo is timezone.utc
+    assert local in client.get(path_of(invitation) + "/receipt").get_data(as_text=True)

@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from app.audit.models import GENESIS_HASH, AuditChainHead, AuditEntry
 from app.db_types import utcnow
 from app.extensions import db
-from app.locking import lock_for_update
 
 
 def entry_digest(prev_hash: str, seq: int, occurred_at: datetime, actor: str, action: str,
@@ -51,31 +50,38 @@ def _ensure_head() -> None:
     )
 
 
-def _lock_head() -> AuditChainHead:
-    """Lock the chain head row so concurrent writers append one after another."""
-    head = lock_for_update(AuditChainHead, 1)
-    if head is None:
+def _advance_head() -> tuple[int, str]:
+    """Take the next sequence number and the previous hash in one locking statement.
+
+    The UPDATE takes the row lock (PostgreSQL) or the database's write lock (SQLite) and holds it
+    to the end of the transaction, so concurrent writers append one after another.
+    """
+    step = (
+        sa.update(AuditChainHead).where(AuditChainHead.id == 1)
+        .values(last_seq=AuditChainHead.last_seq + 1)
+        .returning(AuditChainHead.last_seq, AuditChainHead.last_hash)
+    )
+    row = db.session.execute(step).one_or_none()
+    if row is None:
         _ensure_head()
-        head = lock_for_update(AuditChainHead, 1)
-    return head
+        row = db.session.execute(step).one()
+    return row.last_seq, row.last_hash
 
 
 def record(actor: str, action: str, object_type: str, object_id: object = None,
            details: Optional[dict] = None, remote_addr: Optional[str] = None) -> AuditEntry:
     """Append one entry to the audit log in the current transaction (flushes, never commits)."""
     details = json.loads(json.dumps(details or {}, default=str))  # stored exactly as hashed
-    head = _lock_head()
+    seq, prev_hash = _advance_head()
     occurred_at = utcnow()
-    seq = head.last_seq + 1
     oid = None if object_id is None else str(object_id)
-    digest = entry_digest(head.last_hash, seq, occurred_at, actor, action, object_type, oid,
+    digest = entry_digest(prev_hash, seq, occurred_at, actor, action, object_type, oid,
                           details, remote_addr)
     entry = AuditEntry(seq=seq, occurred_at=occurred_at, actor=actor, action=action,
                        object_type=object_type, object_id=oid, details=details,
-                       remote_addr=remote_addr, prev_hash=head.last_hash, entry_hash=digest)
+                       remote_addr=remote_addr, prev_hash=prev_hash, entry_hash=digest)
     db.session.add(entry)
-    head.last_seq = seq
-    head.last_hash = digest
+    db.session.execute(sa.update(AuditChainHead).where(AuditChainHead.id == 1).values(last_hash=digest))
     db.session.flush()
     return entry
 

@@ -1,6 +1,8 @@
 """Forms of the client's side; the questionnaire form itself is built from the pinned version."""
 from __future__ import annotations
 
+import threading
+
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
@@ -15,5 +17,25 @@ class IdentityForm(FlaskForm):
 
 
 def questionnaire_form_class(version, lang: str, context: dict) -> type:
-    """The WTForms class for a version in a language with the invitation's placeholder values."""
-    return build_form_class(version.definition, lang, context, base=FlaskForm)
+    """The WTForms class for a version in a language with the invitation's placeholder values.
+
+    Versions are immutable, so the class (and its localized `questions`) is cached by version,
+    language and placeholder values: a client's GET of the form and the POST that follows build
+    it once (docs/perf-client.md).
+    """
+    key = (version.id, version.content_hash, lang, tuple(sorted(context.items())))
+    cached = _FORM_CLASSES.get(key)
+    if cached is None:
+        cached = build_form_class(version.definition, lang, context, base=FlaskForm)
+        with _FORM_CLASSES_LOCK:  # gthread workers: several requests per process at once
+            _FORM_CLASSES[key] = cached
+            while len(_FORM_CLASSES) > _FORM_CLASS_CACHE_SIZE:
+                del _FORM_CLASSES[next(iter(_FORM_CLASSES))]  # oldest first
+    return cached
+
+
+# Per process; at most a few hundred small classes. Placeholder values (client names) stay in
+# memory no longer than the cache keeps them and are never written anywhere.
+_FORM_CLASS_CACHE_SIZE = 512
+_FORM_CLASSES: dict = {}
+_FORM_CLASSES_LOCK = threading.Lock()

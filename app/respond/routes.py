@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
@@ -46,10 +47,10 @@ def ensure_answerable(invitation: Invitation) -> None:
     if invitation.version.is_retired:
         abort_with(410, _("This questionnaire is no longer in use. Please contact us if you received it recently."))
     if invitation.opens_at is not None and now < invitation.opens_at:
-        abort_with(403, _("This questionnaire opens on %(date)s.", date=invitation.opens_at.strftime("%Y-%m-%d")))
+        abort_with(403, _("This questionnaire opens on %(date)s.", date=format_datetime(invitation.opens_at, "yyyy-MM-dd")))
     if invitation.is_locked(now):
-        abort_with(423, _("Too many wrong answers to the identity question. Please try again after %(time)s (UTC).",
-                          time=invitation.locked_until.strftime("%H:%M")))
+        abort_with(423, _("Too many wrong answers to the identity question. Please try again after %(time)s.",
+                          time=format_datetime(invitation.locked_until, "HH:mm")))
 
 
 def identity_verified(invitation: Invitation) -> bool:
@@ -59,9 +60,17 @@ def identity_verified(invitation: Invitation) -> bool:
     return invitation.public_id in session.get(VERIFIED_KEY, [])
 
 
-def _page_context(invitation: Invitation) -> dict:
-    lang = current_lang()
-    definition = localize(invitation.version.definition, lang, service.render_context(invitation))
+PAGE_TEXTS = ("title", "intro", "closing")
+
+
+def _page_context(invitation: Invitation, questions: list | None = None) -> dict:
+    """The page's texts in the client's language; the questions come localized with the form class."""
+    source = invitation.version.definition
+    # Only the texts a page shows are localized: the whole definition is the costliest part (perf).
+    definition = localize({key: source[key] for key in PAGE_TEXTS if key in source}, current_lang(),
+                          service.render_context(invitation))
+    if questions is not None:
+        definition["questions"] = questions
     return {"invitation": invitation, "definition": definition}
 
 
@@ -86,9 +95,10 @@ def identity(token: str):
     form = IdentityForm()
     status = 200
     if form.validate_on_submit():
+        public_id = invitation.public_id  # read before the commit expires it
         if service.check_identity(invitation, form.answer.data, request.remote_addr):
             db.session.commit()
-            session[VERIFIED_KEY] = (session.get(VERIFIED_KEY, []) + [invitation.public_id])[-20:]
+            session[VERIFIED_KEY] = (session.get(VERIFIED_KEY, []) + [public_id])[-20:]
             return redirect(url_for(".form", token=token), code=303)
         db.session.commit()
         ensure_answerable(invitation)  # the fifth wrong try locks it now
@@ -110,12 +120,15 @@ def form(token: str):
     ensure_answerable(invitation)
     if not identity_verified(invitation):
         return redirect(url_for(".identity", token=token), code=303)
+    first_open = invitation.status is InvitationStatus.PENDING
     service.mark_opened(invitation)
-    db.session.commit()
     form_class = questionnaire_form_class(invitation.version, current_lang(), service.render_context(invitation))
     if request.method == "GET":
-        form = form_class(data=invitation.draft_answers or {})
-        return _render_form(invitation, form, token)
+        page = _render_form(invitation, form_class(data=invitation.draft_answers or {}), token)
+        db.session.commit()  # after rendering: a commit expires, and would reload, all the page reads
+        return page
+    if first_open:
+        db.session.commit()
     form = form_class()
     if not form.validate_on_submit():  # only the CSRF token is checked here
         abort(400, _("The form expired. Please reload the page and answer again."))
@@ -145,7 +158,7 @@ def _submit(invitation: Invitation, form, raw: dict, token: str):
 
 
 def _render_form(invitation: Invitation, form, token: str, saved: bool = False, errors=None):
-    page = _page_context(invitation)
+    page = _page_context(invitation, form.questions)
     shown = {q["id"] for q in visible_questions(invitation.version.definition, invitation.draft_answers or {})}
     return render_template("respond/form.html", form=form, token=token, saved=saved,
                            errors=errors or [], initially_visible=shown, **page)

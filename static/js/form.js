@@ -8,12 +8,22 @@
   var status = document.getElementById("save-status");
   var timer = null;
 
+  // Number the questions on screen 1, 2, 3 … so hidden follow-ups leave no gaps ("11." then "14.").
+  function renumber() {
+    var n = 0;
+    form.querySelectorAll(".question").forEach(function (el) {
+      var num = el.querySelector(".num");
+      if (num && !el.hidden) { n += 1; num.textContent = n + "."; }
+    });
+  }
+
   function applyVisibility(visible) {
     var set = {};
     visible.forEach(function (id) { set[id] = true; });
     document.querySelectorAll("[data-conditional]").forEach(function (el) {
       el.hidden = !set[el.getAttribute("data-qid")];
     });
+    renumber();
   }
 
   function save() {
@@ -28,9 +38,13 @@
     }).catch(function () { /* offline: the submit button still sends everything */ });
   }
 
+  // With the script, questions that do not apply are hidden, so the "(answer if it applies to you)"
+  // notes the no-script page needs are only clutter: the "js" class hides them.
+  document.documentElement.classList.add("js");
   document.querySelectorAll("[data-conditional]").forEach(function (el) {
     el.hidden = el.getAttribute("data-visible") !== "1";
   });
+  renumber();
   form.addEventListener("change", function () { clearTimeout(timer); timer = setTimeout(save, 400); });
   form.addEventListener("input", function (e) {
     if (e.target.tagName === "TEXTAREA" || e.target.type === "text") { clearTimeout(timer); timer = setTimeout(save, 1500); }

@@ -1,0 +1,124 @@
+"""Shared parts of the client-path benchmark: the bare Flask app, databases, gunicorn, statistics.
+
+`bare_app` is the baseline the issue names: a minimal Flask app returning a small page, served by
+the very same gunicorn setup as the real app.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.request import urlopen
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
+POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test")
+
+bare_app = Flask("bare")
+
+
+@bare_app.get("/")
+def bare_page():
+    """A small HTML page: the cost of Flask + gunicorn and nothing else."""
+    return "<!doctype html><html lang=zh-CN><title>ok</title><p>你好</p></html>"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def bench_database(backend: str):
+    """A fresh database of the given backend; dropped (or deleted) afterwards. Yields its URL."""
+    tmp = Path(tempfile.mkdtemp(prefix="huifang-bench-"))
+    name = None
+    try:
+        if backend == "postgresql":
+            import sqlalchemy as sa
+
+            name = f"huifang_bench_{secrets.token_hex(4)}"
+            admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            admin.dispose()
+            yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", tmp
+        else:
+            yield f"sqlite:///{tmp / 'bench.db'}", tmp
+    finally:
+        if name:
+            import sqlalchemy as sa
+
+            admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+        for path in sorted(tmp.rglob("*"), reverse=True):
+            path.unlink() if path.is_file() else path.rmdir()
+        tmp.rmdir()
+
+
+@contextmanager
+def gunicorn(target: str, env: dict, workers: int, threads: int, log_path: Path):
+    """Serve a WSGI target with gunicorn (gthread workers) on a free port; yields the base URL."""
+    port = free_port()
+    cmd = [GUNICORN, "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
+           "--bind", f"127.0.0.1:{port}", "--backlog", "2048", "--keep-alive", "5",
+           "--pythonpath", str(ROOT / "benchmarks"), target]
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=log,
+                                start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urlopen(base + "/__nope__", timeout=1)
+            except OSError as exc:
+                if getattr(exc, "code", None):  # an HTTP error: the server answers
+                    break
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"gunicorn did not start; see {log_path}") from exc
+                time.sleep(0.1)
+            else:
+                break
+        yield base, proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def worker_pids(master_pid: int) -> list[int]:
+    """The gunicorn worker processes of a master (for the profiler)."""
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master_pid)], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of already sorted values."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, min(len(sorted_values), round(q / 100 * len(sorted_values) + 0.5)))
+    return sorted_values[rank - 1]
+
+
+def summary(latencies: list[float]) -> dict:
+    """p50/p95/p99/max in milliseconds."""
+    values = sorted(latencies)
+    return {name: percentile(values, q) * 1000 for name, q in (("p50", 50), ("p95", 95), ("p99", 99))} | \
+        {"max": (values[-1] * 1000) if values else float("nan")}

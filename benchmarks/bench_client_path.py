@@ -1,0 +1,270 @@
+"""Benchmark: the client's path through a signed link against a bare Flask endpoint (issue 2).
+
+    .venv/bin/python benchmarks/bench_client_path.py [--paths 1500] [--concurrency 32]
+        [--backends sqlite,postgresql] [--workers 2] [--threads 4] [--profile DIR]
+
+For each backend it builds a fresh database (SQLite file in a temp dir, or a PostgreSQL database
+huifang_bench_<random> created on 127.0.0.1:5432 and dropped afterwards), publishes the built-in
+`suitability` questionnaire and prepares N invitations, then serves (a) the real app (wsgi:app) and
+(b) a bare Flask page with the SAME gunicorn setup (gthread, --workers × --threads, the repo's
+gunicorn.conf.py, no access log), one after the other, and drives them from one asyncio process:
+
+  real path, 6 requests, each simulated client with its own cookie jar:
+    GET link (303) → GET identity page → POST identity (303, the session cookie now says
+    "verified") → GET form → POST answers (303) → GET receipt
+  bare: the same number of GET / requests at the same concurrency.
+
+It prints paths/s, requests/s, p50/p95/p99 per request kind and overall, the ratio of real to bare
+requests/s, and checks the goals: ≥ 40 % of the bare throughput and p99 < 150 ms at 32 concurrent
+clients. The load generator shares the machine's cores with the server; its CPU time is printed.
+
+Rate limits are off in the served app (RATELIMIT_ENABLED=0): every simulated client comes from
+127.0.0.1, and the identity POST is limited to 20/minute per address.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _client_common import (  # noqa: E402
+    PYTHON, bench_database, gunicorn, summary, worker_pids,
+)
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+SECRET = "bench-signing-key-not-secret"
+ANSWERS = [("is_account_holder", "yes"), ("review_consent", "y"),
+           *[(qid, "yes") for qid in ("own_operation", "applied_of_own_will", "signed_voluntarily",
+                                      "knows_business_rules", "read_risk_disclosure", "knows_risk_levels",
+                                      "knows_fees", "knows_possible_losses")],
+           ("staff_violation", "no"), ("sales_conduct", "none"), ("suggestions", "服务很好，谢谢。")]
+GOAL_RATIO = 0.40
+GOAL_P99_MS = 150.0
+REQUESTS_PER_PATH = 6
+
+
+def prepare(url: str, count: int) -> list[str]:
+    """Publish `suitability`, create `count` clients with an invitation each; return the link paths."""
+    from flask import url_for
+
+    from app import create_app
+    from app.clients.models import Client, RiskLevel
+    from app.definitions.service import publish_text
+    from app.extensions import db
+    from app.reviews import service
+    from app.schema import create_schema
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEYS": [SECRET], "SERVER_NAME": "bench.invalid",
+                      "RATELIMIT_ENABLED": False})
+    with app.app_context():
+        create_schema()
+        source = (ROOT / "questionnaires" / "builtin" / "suitability.yaml").read_text(encoding="utf-8")
+        publish_text(source, "bench")
+        db.session.add_all(Client(account=f"B{n:07d}", name="王秀英", phone="13912345678", id_last4="123X",
+                                  birth_date=date(1955, 3, 8), risk_level=RiskLevel.C3) for n in range(count))
+        db.session.commit()
+        public_ids = []
+        for n in range(count):
+            req = service.InvitationRequest(client_account=f"B{n:07d}", questionnaire_key="suitability",
+                                            context={"product_name": "稳健理财1号", "product_risk": "R3"})
+            public_ids.append(service.create_invitation(req, "bench").public_id)
+            if n % 500 == 499:
+                db.session.commit()
+        db.session.commit()
+        signer = service.link_signer()
+        with app.test_request_context():
+            paths = [url_for("respond.form", token=signer.sign(pid)) for pid in public_ids]
+        db.engine.dispose()
+    return paths
+
+
+class Recorder:
+    def __init__(self):
+        self.latencies = defaultdict(list)
+        self.errors = defaultdict(int)
+
+    def add(self, kind: str, seconds: float, status: int, expected: int):
+        self.latencies[kind].append(seconds)
+        if status != expected:
+            self.errors[f"{kind}: HTTP {status}"] += 1
+
+    def all(self) -> list[float]:
+        return [x for values in self.latencies.values() for x in values]
+
+
+async def timed(session, rec: Recorder, kind: str, method: str, url: str, expected: int, data=None) -> str:
+    start = time.perf_counter()
+    async with session.request(method, url, data=data, allow_redirects=False) as resp:
+        body = await resp.text()
+    rec.add(kind, time.perf_counter() - start, resp.status, expected)
+    return body
+
+
+async def client_path(session, base: str, path: str, rec: Recorder) -> None:
+    """One client: open the link, prove identity, open the form, submit, see the receipt."""
+    session.cookie_jar.clear()  # a new phone, a new session
+    link = base + path
+    await timed(session, rec, "1 GET link (303)", "GET", link, 303)
+    page = await timed(session, rec, "2 GET identity", "GET", link + "/identity", 200)
+    token = CSRF_RE.search(page).group(1)
+    await timed(session, rec, "3 POST identity (303)", "POST", link + "/identity", 303,
+                data={"csrf_token": token, "answer": "123x"})
+    page = await timed(session, rec, "4 GET form", "GET", link, 200)
+    token = CSRF_RE.search(page).group(1)
+    await timed(session, rec, "5 POST answers (303)", "POST", link, 303,
+                data=[("csrf_token", token), ("_action", "submit"), *ANSWERS])
+    await timed(session, rec, "6 GET receipt", "GET", link + "/receipt", 200)
+
+
+async def drive(concurrency: int, jobs: list, run_one) -> float:
+    """Run jobs with `concurrency` simulated clients, each with its own connection and cookies."""
+    import aiohttp
+
+    queue = asyncio.Queue()
+    for job in jobs:
+        queue.put_nowait(job)
+
+    async def worker():
+        jar = aiohttp.CookieJar(unsafe=True)  # unsafe: keep cookies for an IP address host
+        async with aiohttp.ClientSession(cookie_jar=jar, connector=aiohttp.TCPConnector(limit=1)) as session:
+            while not queue.empty():
+                await run_one(session, queue.get_nowait())
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - start
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes (from /proc), in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (FileNotFoundError, IndexError):
+            pass
+    return total / ticks
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all processes, all cores), from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def start_profiler(pids: list[int], out_dir: Path, label: str) -> list[subprocess.Popen]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    py_spy = str(Path(PYTHON).with_name("py-spy"))
+    return [subprocess.Popen([py_spy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw",
+                              "--output", str(out_dir / f"{label}-{pid}.txt"), "--nonblocking", "--idle"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid in pids]
+
+
+def print_table(title: str, rec: Recorder, wall: float, paths: int | None) -> dict:
+    lat = summary(rec.all())
+    count = len(rec.all())
+    rps = count / wall
+    print(f"\n  {title}: {count} requests in {wall:.1f} s = {rps:.0f} req/s"
+          + (f", {paths / wall:.1f} paths/s" if paths else ""))
+    print(f"    {'request':<24}{'n':>6}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+    for kind in sorted(rec.latencies):
+        s = summary(rec.latencies[kind])
+        print(f"    {kind:<24}{len(rec.latencies[kind]):>6}{s['p50']:>9.1f}{s['p95']:>9.1f}{s['p99']:>9.1f}{s['max']:>9.1f}")
+    print(f"    {'all':<24}{count:>6}{lat['p50']:>9.1f}{lat['p95']:>9.1f}{lat['p99']:>9.1f}{lat['max']:>9.1f}")
+    if rec.errors:
+        print(f"    UNEXPECTED STATUSES: {dict(rec.errors)}")
+    return {"rps": rps, "p99": lat["p99"], "errors": sum(rec.errors.values())}
+
+
+def bench_backend(backend: str, args) -> dict:
+    print(f"\n== {backend} ==")
+    with bench_database(backend) as (url, tmp):
+        t0 = time.perf_counter()
+        warmup = args.concurrency * 2
+        paths = prepare(url, args.paths + warmup)
+        print(f"  prepared {len(paths)} invitations in {time.perf_counter() - t0:.1f} s ({tmp})")
+        env = {"DATABASE_URL": url, "SECRET_KEYS": SECRET, "RATELIMIT_ENABLED": "0", "HUIFANG_INSTANCE": str(tmp),
+               "PUBLIC_BASE_URL": "http://127.0.0.1", "PYTHONDONTWRITEBYTECODE": "1"}
+        log = tmp / "gunicorn.log"
+        results = {}
+
+        # (a) the real app
+        with gunicorn("wsgi:app", env, args.workers, args.threads, log) as (base, proc):
+            rec = Recorder()
+            asyncio.run(drive(args.concurrency, paths[:warmup], lambda s, p: client_path(s, base, p, rec)))
+            pids = [proc.pid, *worker_pids(proc.pid)]
+            profilers = start_profiler(pids[1:], Path(args.profile), f"{backend}-real") if args.profile else []
+            rec, cpu0, own0, busy0 = Recorder(), cpu_seconds(pids), time.process_time(), machine_busy_seconds()
+            wall = asyncio.run(drive(args.concurrency, paths[warmup:], lambda s, p: client_path(s, base, p, rec)))
+            server_cpu, own_cpu = cpu_seconds(pids) - cpu0, time.process_time() - own0
+            other_cpu = machine_busy_seconds() - busy0 - server_cpu - own_cpu
+            for p in profilers:
+                p.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+                p.wait()
+            results["real"] = print_table("real client path", rec, wall, args.paths)
+            print(f"    CPU: server {server_cpu:.1f} s, load generator {own_cpu:.1f} s, other processes "
+                  f"{other_cpu:.1f} s (PostgreSQL and anything else running), of {(os.cpu_count() or 1) * wall:.1f} "
+                  f"core-seconds; server CPU per request {server_cpu / len(rec.all()) * 1000:.2f} ms")
+
+        # (b) the bare endpoint, same setup, same number of requests
+        with gunicorn("_client_common:bare_app", env, args.workers, args.threads, log) as (base, proc):
+            total = args.paths * REQUESTS_PER_PATH
+            rec = Recorder()
+
+            async def bare(session, _):
+                await timed(session, rec, "GET bare page", "GET", base + "/", 200)
+
+            asyncio.run(drive(args.concurrency, range(warmup * REQUESTS_PER_PATH), bare))
+            pids = [proc.pid, *worker_pids(proc.pid)]
+            rec, cpu0, own0, busy0 = Recorder(), cpu_seconds(pids), time.process_time(), machine_busy_seconds()
+            wall = asyncio.run(drive(args.concurrency, range(total), bare))
+            server_cpu, own_cpu = cpu_seconds(pids) - cpu0, time.process_time() - own0
+            other_cpu = machine_busy_seconds() - busy0 - server_cpu - own_cpu
+            results["bare"] = print_table("bare Flask page", rec, wall, None)
+            print(f"    CPU: server {server_cpu:.1f} s, load generator {own_cpu:.1f} s, other processes "
+                  f"{other_cpu:.1f} s (PostgreSQL and anything else running), of {(os.cpu_count() or 1) * wall:.1f} "
+                  f"core-seconds; server CPU per request {server_cpu / len(rec.all()) * 1000:.2f} ms")
+
+        ratio = results["real"]["rps"] / results["bare"]["rps"]
+        ok_ratio, ok_p99 = ratio >= GOAL_RATIO, results["real"]["p99"] < GOAL_P99_MS
+        print(f"\n  ratio real/bare requests/s: {ratio:.2f} (goal ≥ {GOAL_RATIO:.2f}) {'MET' if ok_ratio else 'MISSED'}")
+        print(f"  real p99: {results['real']['p99']:.1f} ms (goal < {GOAL_P99_MS:.0f} ms) {'MET' if ok_p99 else 'MISSED'}")
+        return {**results, "ratio": ratio, "met": ok_ratio and ok_p99 and not results["real"]["errors"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--paths", type=int, default=1500, help="client paths to time (after a warm-up)")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (both servers)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker (both servers)")
+    parser.add_argument("--profile", metavar="DIR", help="record the real app's workers with py-spy (raw stacks)")
+    args = parser.parse_args()
+    print(f"client path vs bare Flask: {args.paths} paths × {REQUESTS_PER_PATH} requests, {args.concurrency} "
+          f"concurrent clients, gunicorn gthread {args.workers} workers × {args.threads} threads, "
+          f"{os.cpu_count()} CPUs shared by server and load generator")
+    outcomes = {backend: bench_backend(backend, args) for backend in args.backends.split(",")}
+    print("\nsummary: " + "; ".join(
+        f"{b}: ratio {o['ratio']:.2f}, p99 {o['real']['p99']:.0f} ms, {'goals met' if o['met'] else 'goals MISSED'}"
+        for b, o in outcomes.items()))
+    return 0 if all(o["met"] for o in outcomes.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
