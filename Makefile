@@ -9,6 +9,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi.py
+# Links in SMS, email and letters point at this server unless PUBLIC_BASE_URL says otherwise.
+export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 
 .PHONY: run test test-sqlite test-postgresql setup-run setup-test db benchmark clean translations
 
