@@ -3,6 +3,9 @@
 signature = base64(HMAC-SHA256(key, f"{webhook_id}.{webhook_timestamp}.{body}")) where key is
 the base64-decoded part of the secret after "whsec_". The header lists one "v1,<sig>" per active
 secret, space-separated: during a rotation receivers holding either secret verify.
+
+Why not the `standardwebhooks` package's Webhook.sign: it signs with one secret, while a rotation
+needs both signatures in one header. The tests verify what this module sends with that package.
 """
 from __future__ import annotations
 
