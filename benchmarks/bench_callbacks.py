@@ -59,9 +59,12 @@ class Database:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+BATCH = 50
+
+
 def start_worker(db_url: str, log: Path) -> subprocess.Popen:
     env = dict(os.environ, HUIFANG_BENCH_DB=db_url, FLASK_APP="benchmarks._callbacks_app:app", PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "flask", "worker", "--batch", "50"], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "flask", "worker", "--batch", str(BATCH)], cwd=ROOT, env=env,
                             stdout=open(log, "w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while "worker started" not in log.read_text() and time.monotonic() < deadline:
@@ -114,6 +117,7 @@ def run(backend: str, latency_n: int, throughput_n: int) -> dict:
     from app.reviews import service as reviews
     from app.reviews.models import Invitation
     from app.webhooks import service as webhooks
+    from app.webhooks.models import DeliveryAttempt, EventStatus, WebhookEvent
 
     database = Database(backend)
     receiver = Receiver()
@@ -151,7 +155,13 @@ def run(backend: str, latency_n: int, throughput_n: int) -> dict:
         batch = got[already:]
         elapsed = batch[-1].at - batch[0].at
         verified = all(r.verified for r in got)
-        return {"backend": backend, "p50_ms": statistics.median(latencies), "p99_ms": percentile(latencies, 99),
+        with app.app_context():  # what the worker recorded: every event delivered, one attempt each
+            delivered = db.session.scalar(sa.select(sa.func.count()).select_from(WebhookEvent)
+                                          .where(WebhookEvent.status == EventStatus.DELIVERED))
+            attempts = db.session.scalar(sa.select(sa.func.count()).select_from(DeliveryAttempt))
+        return {"delivered_in_db": delivered, "attempts_in_db": attempts, "events_total": latency_n + throughput_n,
+                "distinct_ids": len({r.webhook_id for r in got}), "received": len(got),
+                "backend": backend, "p50_ms": statistics.median(latencies), "p99_ms": percentile(latencies, 99),
                 "latency_n": len(latencies), "events_per_s": (len(batch) - 1) / elapsed if elapsed > 0 else float("inf"),
                 "throughput_n": len(batch), "all_signatures_verified": verified}
     finally:
@@ -161,15 +171,25 @@ def run(backend: str, latency_n: int, throughput_n: int) -> dict:
         database.drop()
 
 
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--latency", type=int, default=200, help="sessions submitted one by one (default 200)")
     parser.add_argument("--throughput", type=int, default=3000, help="events drained by one worker (default 3000)")
+    parser.add_argument("--batch", type=int, default=BATCH, help="flask worker --batch (default 50)")
     args = parser.parse_args()
+    globals()["BATCH"] = args.batch
+    print(f"machine: {os.cpu_count()} cores; load average {_load()} (1/5/15 min) at start; worker --batch {BATCH}")
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
         r = run(backend, args.latency, args.throughput)
+        print(f"[{backend}] load average {_load()} after the run; recorded: {r['delivered_in_db']}/{r['events_total']} "
+              f"events delivered, {r['attempts_in_db']} attempt rows; receiver got {r['received']} requests, "
+              f"{r['distinct_ids']} distinct webhook-ids")
         print(f"[{backend}] submit→callback: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms "
               f"over {r['latency_n']} sessions (goal p50 < {GOAL_P50_MS:.0f} ms on SQLite: "
               f"{r['p50_ms'] / GOAL_P50_MS:.2f}× the limit)")

@@ -63,6 +63,26 @@ class HandlerSpec:
     fn: Callable[[dict, Job], None]
     lease_seconds: int
     max_attempts: int
+    # Optional batch path (see batch_handler): runs all claimed jobs of this kind together.
+    batch_fn: Optional[Callable[[list["ClaimedJob"], "Reporter"], None]] = None
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A claimed job as the batch path sees it: plain values read by the claiming statement itself."""
+
+    id: int
+    kind: str
+    payload: dict
+    attempts: int
+    max_attempts: int
+    lease_owner: str
+
+
+# report(outcomes, record) -> ids whose outcome was recorded. outcomes: job id -> None (done),
+# RetryLater, GiveUp or any other exception (retried with backoff); record(kept_ids) writes the
+# handler's own rows for the jobs this worker still holds (flush only). See finish_batch.
+Reporter = Callable[[dict[int, Optional[BaseException]], Optional[Callable[[set[int]], None]]], set[int]]
 
 
 HANDLERS: dict[str, HandlerSpec] = {}
@@ -97,6 +117,26 @@ def handler(kind: str, *, lease_seconds: int = DEFAULT_LEASE_SECONDS, max_attemp
 
     def decorator(fn: Callable[[dict, Job], None]):
         HANDLERS[kind] = HandlerSpec(kind, fn, int(lease_seconds), int(max_attempts))
+        return fn
+
+    return decorator
+
+
+def batch_handler(kind: str):
+    """Give an already registered `kind` a batch path: `fn(jobs: list[ClaimedJob], report) -> None`.
+
+    The worker then hands ALL the claimed jobs of that kind to `fn` at once (one query to load
+    what they need, concurrent I/O, one transaction per group of outcomes) instead of running the
+    per-job handler once per job. `fn` reports outcomes with `report(outcomes, record)` as often as
+    it likes (e.g. as results arrive); each call is one transaction: the jobs this worker still
+    holds the lease on get their outcome, `record(kept_ids)` adds the handler's writes for exactly
+    those, and it commits. A job `fn` never reports is retried with backoff (as if it raised).
+    The per-job handler stays the reference behaviour and is what run_job uses.
+    """
+
+    def decorator(fn):
+        spec = HANDLERS[kind]  # KeyError: register the per-job handler first
+        HANDLERS[kind] = HandlerSpec(spec.kind, spec.fn, spec.lease_seconds, spec.max_attempts, fn)
         return fn
 
     return decorator
@@ -172,6 +212,11 @@ def claim(limit: int, worker_id: str, at: datetime) -> list[int]:
     Returns the claimed ids; each job is loaded when its turn comes, so a big batch does not keep
     hundreds of objects in the session (every commit would expire them all).
     """
+    return [row.id for row in claim_rows(limit, worker_id, at)]
+
+
+def claim_rows(limit: int, worker_id: str, at: datetime) -> list[ClaimedJob]:
+    """claim(), returning what the batch path needs of each job (read by the same UPDATE … RETURNING)."""
     kinds = sorted(HANDLERS)
     if not kinds:
         return []
@@ -193,12 +238,13 @@ def claim(limit: int, worker_id: str, at: datetime) -> list[int]:
     stmt = (
         sa.update(Job).where(Job.id.in_(candidates))
         .values(status=JobStatus.RUNNING, lease_owner=worker_id, lease_until=lease_until, attempts=Job.attempts + 1)
-        .returning(Job.id)
+        .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts, Job.lease_owner)
         .execution_options(synchronize_session=False)
     )
-    ids = list(db.session.execute(stmt).scalars())
+    rows = [ClaimedJob(r.id, r.kind, r.payload or {}, r.attempts, r.max_attempts, r.lease_owner)
+            for r in db.session.execute(stmt)]
     db.session.commit()
-    return sorted(ids)
+    return sorted(rows, key=lambda r: r.id)
 
 
 def _load(job_id: int) -> Optional[Job]:
@@ -234,56 +280,177 @@ def _truncate(text: str) -> str:
     return text if len(text) <= MAX_ERROR_LENGTH else text[: MAX_ERROR_LENGTH - 1] + "…"
 
 
+def _outcome_values(exc: Optional[BaseException], attempts: int, max_attempts: int, at: datetime) -> dict:
+    """The job columns after a run that ended with `exc` (None: success)."""
+    if exc is None:
+        return dict(status=JobStatus.DONE, finished_at=at, last_error=None)
+    if isinstance(exc, RetryLater):
+        if attempts >= max_attempts:
+            return dict(status=JobStatus.DEAD, finished_at=at, last_error=_truncate(f"last attempt: {exc.reason}"))
+        return dict(status=JobStatus.QUEUED, run_at=at + timedelta(seconds=exc.delay_seconds),
+                    last_error=_truncate(exc.reason))
+    if isinstance(exc, GiveUp):
+        return dict(status=JobStatus.DEAD, finished_at=at, last_error=_truncate(exc.reason))
+    error = _truncate(f"{type(exc).__name__}: {exc}")
+    if attempts >= max_attempts:
+        return dict(status=JobStatus.DEAD, finished_at=at, last_error=error)
+    return dict(status=JobStatus.QUEUED, run_at=at + timedelta(seconds=backoff_seconds(attempts)), last_error=error)
+
+
+def _lease_expired_too_often(attempts: int, max_attempts: int) -> Optional[GiveUp]:
+    if attempts > max_attempts:
+        # Claimed again after lease expiries beyond the limit (e.g. the handler kills its worker).
+        return GiveUp(f"gave up after {max_attempts} attempts (lease expired)")
+    return None
+
+
 def run_job(job: Job, worker_id: str) -> str:
     """Run one claimed job and record the outcome; returns the job's new status value."""
     job_id, attempts, max_attempts = job.id, job.attempts, job.max_attempts
     spec = HANDLERS[job.kind]
     at = now()
-    if attempts > max_attempts:
-        # Claimed again after lease expiries beyond the limit (e.g. the handler kills its worker).
-        _finish(job_id, worker_id, status=JobStatus.DEAD, finished_at=at,
-                last_error=f"gave up after {max_attempts} attempts (lease expired)")
+    exhausted = _lease_expired_too_often(attempts, max_attempts)
+    if exhausted is not None:
+        _finish(job_id, worker_id, status=JobStatus.DEAD, finished_at=at, last_error=exhausted.reason)
         return JobStatus.DEAD.value
     try:
         spec.fn(dict(job.payload or {}), job)
-    except RetryLater as exc:
-        if attempts >= max_attempts:
-            values = dict(status=JobStatus.DEAD, finished_at=at, last_error=_truncate(f"last attempt: {exc.reason}"))
-        else:
-            values = dict(status=JobStatus.QUEUED, run_at=at + timedelta(seconds=exc.delay_seconds),
-                          last_error=_truncate(exc.reason))
-    except GiveUp as exc:
-        values = dict(status=JobStatus.DEAD, finished_at=at, last_error=_truncate(exc.reason))
+    except (RetryLater, GiveUp) as exc:
+        values = _outcome_values(exc, attempts, max_attempts, at)
     except Exception as exc:  # noqa: BLE001 - any handler failure is retried, never crashes the worker
         db.session.rollback()
         log.exception("job %s (%s) failed on attempt %s", job_id, spec.kind, attempts)
-        error = _truncate(f"{type(exc).__name__}: {exc}")
-        if attempts >= max_attempts:
-            values = dict(status=JobStatus.DEAD, finished_at=at, last_error=error)
-        else:
-            values = dict(status=JobStatus.QUEUED, run_at=at + timedelta(seconds=backoff_seconds(attempts)),
-                          last_error=error)
+        values = _outcome_values(exc, attempts, max_attempts, at)
     else:
-        values = dict(status=JobStatus.DONE, finished_at=at, last_error=None)
+        values = _outcome_values(None, attempts, max_attempts, at)
     _finish(job_id, worker_id, **values)
     return values["status"].value
+
+
+def finish_batch(jobs_by_id: dict[int, ClaimedJob], worker_id: str, outcomes: dict[int, Optional[BaseException]],
+                 record: Optional[Callable[[set[int]], None]] = None) -> set[int]:
+    """Record many runs' outcomes in ONE transaction; returns the ids recorded (lease still held).
+
+    First one statement re-asserts this worker's lease on the jobs and returns those it still holds
+    (PostgreSQL locks the rows, SQLite takes its write lock, so nobody can take them over before
+    the commit); outcomes of jobs whose lease was lost are discarded, as in run_job. Then the job
+    rows are updated in bulk, `record(kept)` adds the handler's writes for the kept jobs only, and
+    everything commits together: the outcome and what the handler wrote are never separated.
+    """
+    if not outcomes:
+        return set()
+    at = now()
+    table = Job.__table__
+    try:
+        kept = set(db.session.execute(
+            sa.update(table)
+            .where(table.c.id.in_(sorted(outcomes)), table.c.lease_owner == worker_id,
+                   table.c.status == JobStatus.RUNNING)
+            .values(lease_until=table.c.lease_until)
+            .returning(table.c.id)
+        ).scalars())
+        lost = set(outcomes) - kept
+        if lost:
+            log.warning("jobs %s: lease lost by %s; outcomes discarded", sorted(lost), worker_id)
+        done = [i for i in kept if outcomes[i] is None]
+        if done:
+            db.session.execute(
+                sa.update(table).where(table.c.id.in_(sorted(done)))
+                .values(status=JobStatus.DONE, finished_at=at, last_error=None, lease_owner=None, lease_until=None)
+            )
+        retry, dead = [], []
+        for job_id in sorted(kept - set(done)):
+            job = jobs_by_id[job_id]
+            values = _outcome_values(outcomes[job_id], job.attempts, job.max_attempts, at)
+            if values["status"] is JobStatus.QUEUED:
+                retry.append({"b_id": job_id, "b_run_at": values["run_at"], "b_error": values["last_error"]})
+            else:
+                dead.append({"b_id": job_id, "b_error": values["last_error"]})
+        if retry:  # executemany: one prepared statement for all rows
+            db.session.execute(
+                sa.update(table).where(table.c.id == sa.bindparam("b_id"))
+                .values(status=JobStatus.QUEUED, run_at=sa.bindparam("b_run_at", type_=UTCDateTime()),
+                        last_error=sa.bindparam("b_error"), lease_owner=None, lease_until=None),
+                retry,
+            )
+        if dead:
+            db.session.execute(
+                sa.update(table).where(table.c.id == sa.bindparam("b_id"))
+                .values(status=JobStatus.DEAD, finished_at=at, last_error=sa.bindparam("b_error"),
+                        lease_owner=None, lease_until=None),
+                dead,
+            )
+        if record is not None and kept:
+            record(kept)
+            db.session.flush()
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return kept
+
+
+def _run_batch(spec: HandlerSpec, claimed: list[ClaimedJob], worker_id: str) -> None:
+    """Run the batch path of one kind over its claimed jobs; unreported jobs are retried with backoff."""
+    jobs_by_id = {job.id: job for job in claimed}
+    reported: set[int] = set()
+    runnable = []
+    exhausted = {}
+    for job in claimed:
+        give_up = _lease_expired_too_often(job.attempts, job.max_attempts)
+        if give_up is not None:
+            exhausted[job.id] = give_up
+        else:
+            runnable.append(job)
+
+    def report(outcomes: dict[int, Optional[BaseException]],
+               record: Optional[Callable[[set[int]], None]] = None) -> set[int]:
+        outcomes = {i: o for i, o in outcomes.items() if i in jobs_by_id and i not in reported}
+        kept = finish_batch(jobs_by_id, worker_id, outcomes, record)
+        reported.update(outcomes)  # lost leases count as reported: the new owner decides
+        return kept
+
+    if exhausted:
+        report(exhausted)
+    try:
+        if runnable:
+            spec.batch_fn(runnable, report)
+    except Exception as exc:  # noqa: BLE001 - a failing batch is retried, never crashes the worker
+        db.session.rollback()
+        log.exception("batch of %s %s jobs failed", len(runnable), spec.kind)
+        failure: Optional[BaseException] = exc
+    else:
+        failure = None
+    missing = {job.id for job in runnable} - reported
+    if missing:
+        error = failure or RuntimeError("the batch handler reported no outcome for this job")
+        report({i: error for i in missing})
 
 
 def run_due_jobs(limit: int = 100, worker_id: Optional[str] = None, now: Optional[datetime] = None) -> int:
     """One pass: claim up to `limit` due jobs and run them; returns how many ran.
 
     `now` runs the pass at a fake time (tests): jobs due by then run, and retries are scheduled
-    from it.
+    from it. Kinds with a batch path (batch_handler) run all their claimed jobs together; the
+    others run one by one, each committed with its outcome.
     """
     worker_id = worker_id or default_worker_id()
     token = _clock.set(now) if now is not None else None
     try:
-        ids = claim(limit, worker_id, now if now is not None else utcnow())
-        for job_id in ids:
-            job = _load(job_id)
-            if job is not None and job.lease_owner == worker_id:
-                run_job(job, worker_id)
-        return len(ids)
+        claimed = claim_rows(limit, worker_id, now if now is not None else utcnow())
+        by_kind: dict[str, list[ClaimedJob]] = {}
+        for row in claimed:
+            by_kind.setdefault(row.kind, []).append(row)
+        for kind, rows in by_kind.items():
+            spec = HANDLERS.get(kind)
+            if spec is not None and spec.batch_fn is not None:
+                _run_batch(spec, rows, worker_id)
+                continue
+            for row in rows:
+                job = _load(row.id)
+                if job is not None and job.lease_owner == worker_id:
+                    run_job(job, worker_id)
+        return len(claimed)
     finally:
         if token is not None:
             _clock.reset(token)

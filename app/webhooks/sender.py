@@ -19,6 +19,10 @@ from urllib.parse import urlsplit
 USER_AGENT = "Huifang-Webhooks/1"
 MAX_READ = 64 * 1024
 _local = threading.local()
+# Every thread's pool, so connections of threads that ended (a resized delivery pool) are closed
+# explicitly rather than left to the garbage collector.
+_pools: dict[threading.Thread, dict] = {}
+_pools_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,20 @@ def parse_retry_after(value: Optional[str], now: Optional[datetime] = None) -> O
 def _connections() -> dict:
     if not hasattr(_local, "pool"):
         _local.pool = {}
+        with _pools_lock:
+            _pools[threading.current_thread()] = _local.pool
     return _local.pool
+
+
+def close_finished_threads() -> None:
+    """Close the kept-alive connections of threads that have ended."""
+    with _pools_lock:
+        ended = [t for t in _pools if not t.is_alive()]
+        pools = [_pools.pop(t) for t in ended]
+    for pool in pools:
+        for conn in pool.values():
+            conn.close()
+        pool.clear()
 
 
 def _connection(scheme: str, netloc: str, timeout: float) -> tuple[http.client.HTTPConnection, bool]:

@@ -9,8 +9,11 @@ staff or the API can replay it.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import secrets
+import threading
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from typing import Optional
 from urllib.parse import urlsplit
@@ -28,6 +31,8 @@ from app.webhooks import sender, signing
 from app.webhooks.models import (
     AttemptOutcome, DeliveryAttempt, DisabledEndpoint, EventStatus, InvitationCallback, WebhookEvent,
 )
+
+log = logging.getLogger(__name__)
 
 DELIVER_KIND = "webhooks.deliver"
 # Seconds before attempt n+1 (attempt 1 is immediate): 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
@@ -118,24 +123,11 @@ def next_delay(round_attempts: int, retry_after: Optional[float]) -> float:
     return delay
 
 
-def _signing_secrets(api_key: ApiKey) -> list[str]:
-    return [s for s in (api_key.webhook_secret, api_key.webhook_secret_previous) if s]
-
-
-def send_once(event: WebhookEvent) -> sender.SendResult:
-    """POST the event to its callback URL once, signed with the key's active secrets."""
-    timestamp = int(utcnow().timestamp())  # wall clock: receivers reject stale timestamps
-    headers = signing.headers(_signing_secrets(event.api_key), event.message_id, timestamp, event.body)
-    return sender.post(event.callback_url, event.body.encode(), headers,
-                       current_app.config.get("WEBHOOK_TIMEOUT_SECONDS", 15))
-
-
-def _mark_dead(event: WebhookEvent, reason: str) -> None:
-    event.status = EventStatus.DEAD
-    event.dead_at = jobs.now()
-    event.next_attempt_at = None
-    event.last_error = reason[:500]
-    db.session.flush()
+def _sign_and_post(message_id: str, url: str, body: str, keys: list[str], timeout: float) -> sender.SendResult:
+    """Sign at the moment of sending (wall clock: receivers reject stale timestamps) and POST once."""
+    timestamp = int(utcnow().timestamp())
+    headers = signing.headers(keys, message_id, timestamp, body)
+    return sender.post(url, body.encode(), headers, timeout)
 
 
 def disable_endpoint(api_key_id: int, url: str, reason: str, actor: str = "worker") -> DisabledEndpoint:
@@ -162,47 +154,222 @@ def enable_endpoint(api_key_id: int, url: str, actor: str) -> bool:
 
 @jobs.handler(DELIVER_KIND, lease_seconds=60, max_attempts=len(SCHEDULE) + 5)
 def deliver(payload: dict, job: Job) -> None:
-    """One delivery attempt of an event; schedules the next one or dead-letters it."""
-    event = db.session.get(WebhookEvent, payload["event_id"])
-    if event is None:
-        raise jobs.GiveUp(f"webhook event {payload['event_id']} does not exist")
-    if event.status is not EventStatus.PENDING:
-        return  # delivered already (e.g. a replayed job raced a late success)
-    if event.api_key.revoked_at is not None:
-        _mark_dead(event, "the API key was revoked")
-        raise jobs.GiveUp("the API key was revoked")
-    if endpoint_disabled(event.api_key_id, event.callback_url):
-        _mark_dead(event, "endpoint disabled (it answered 410 Gone)")
-        raise jobs.GiveUp("endpoint disabled")
-    result = send_once(event)
+    """One delivery attempt of an event; schedules the next one or dead-letters it.
+
+    The per-job form of `deliver_batch` (one implementation): its writes are flushed here and
+    committed by the job runner with the outcome; RetryLater/GiveUp carry the decision.
+    """
+    claimed = jobs.ClaimedJob(job.id, job.kind, payload, job.attempts, job.max_attempts, job.lease_owner)
+    outcome: dict[int, Optional[BaseException]] = {}
+
+    def report(outcomes, write=None) -> set[int]:
+        if write is not None:
+            write({job.id})
+        outcome.update(outcomes)
+        return {job.id}
+
+    deliver_batch([claimed], report)
+    error = outcome.get(job.id)
+    if error is not None:
+        raise error
+
+
+# --- the batch path: what one worker actually runs -----------------------------------------------
+#
+# The worker runs the claimed delivery jobs of a pass together (`deliver` above is the same code
+# for one job, for callers of jobs.run_job): one query loads the events, their keys' secrets and the
+# disabled endpoints; the POSTs go out concurrently on a per-process thread pool, each thread
+# keeping its own keep-alive connections (sender.py); the outcomes are recorded as they arrive,
+# a group at a time, each group in ONE transaction (job outcomes, attempt rows, event rows), so
+# a slow receiver does not hold back the others' records and a worker killed mid-batch only
+# redelivers what was not yet recorded. A worker takes its next batch once every request of this
+# one has answered or timed out (WEBHOOK_TIMEOUT_SECONDS), so one slow receiver can hold a worker
+# for up to the timeout; run more workers when receivers are slow.
+
+_pool_lock = threading.Lock()
+_pool: Optional[ThreadPoolExecutor] = None
+_pool_size = 0
+
+
+def _executor(size: int) -> ThreadPoolExecutor:
+    """The process's delivery threads (created on first use, resized if the setting changes)."""
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size != size:
+            if _pool is not None:
+                _pool.shutdown(wait=True)  # idle between batches: returns at once
+                sender.close_finished_threads()
+            _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="webhook-send")
+            _pool_size = size
+        return _pool
+
+
+class _Pending:
+    """What the batch needs of one event, read once before sending (plain values, no ORM objects)."""
+
+    __slots__ = ("job", "event_id", "message_id", "api_key_id", "url", "body", "attempt_count", "round_attempts",
+                 "last_status_code", "revoked", "keys", "status")
+
+    def __init__(self, job, row) -> None:
+        self.job = job
+        self.event_id = row.id
+        self.message_id = row.message_id
+        self.api_key_id = row.api_key_id
+        self.url = row.callback_url
+        self.body = row.body
+        self.status = row.status
+        self.attempt_count = row.attempt_count
+        self.round_attempts = row.round_attempts
+        self.last_status_code = row.last_status_code
+        self.revoked = row.revoked_at is not None
+        self.keys = [k for k in (row.webhook_secret, row.webhook_secret_previous) if k]
+
+
+_EVENT_COLUMNS = ("status", "attempt_count", "round_attempts", "next_attempt_at", "last_status_code",
+                  "last_error", "delivered_at", "dead_at")
+
+
+def _event_values(item: _Pending, **changes) -> dict:
+    """One parameter row of the executemany UPDATE of events (callers give every _EVENT_COLUMNS value)."""
+    return {"b_id": item.event_id, **{f"b_{k}": v for k, v in changes.items()}}
+
+
+@jobs.batch_handler(DELIVER_KIND)
+def deliver_batch(claimed: list, report) -> None:
+    """Deliver the claimed events concurrently; record each group of outcomes in one transaction."""
+    config = current_app.config
+    timeout = config.get("WEBHOOK_TIMEOUT_SECONDS", 15)
+    record_every = config.get("WEBHOOK_RECORD_INTERVAL_SECONDS", 0.05)
+    executor = _executor(int(config.get("WEBHOOK_CONCURRENCY", 8)))
+    event_ids = {job.id: job.payload.get("event_id") for job in claimed}
+    t = WebhookEvent.__table__
+    rows = {row.id: row for row in db.session.execute(
+        sa.select(t.c.id, t.c.message_id, t.c.api_key_id, t.c.callback_url, t.c.body, t.c.status,
+                  t.c.attempt_count, t.c.round_attempts, t.c.last_status_code, ApiKey.revoked_at, ApiKey.webhook_secret,
+                  ApiKey.webhook_secret_previous)
+        .join(ApiKey, ApiKey.id == t.c.api_key_id)
+        .where(t.c.id.in_({i for i in event_ids.values() if i is not None}))
+    )}
+    key_ids = {row.api_key_id for row in rows.values()}
+    disabled = set(db.session.execute(
+        sa.select(DisabledEndpoint.api_key_id, DisabledEndpoint.url).where(DisabledEndpoint.api_key_id.in_(key_ids))
+    ).tuples()) if key_ids else set()
+    db.session.rollback()  # end the read transaction: nothing is held while the requests are out
+
+    immediate: dict[int, Optional[BaseException]] = {}
+    dead_now: dict[int, tuple[_Pending, str]] = {}
+    futures: dict[Future, _Pending] = {}
+    seen_events: set[int] = set()
+    for job in claimed:
+        row = rows.get(event_ids[job.id])
+        if row is None:
+            immediate[job.id] = jobs.GiveUp(f"webhook event {job.payload.get('event_id')} does not exist")
+            continue
+        item = _Pending(job, row)
+        if item.status is not EventStatus.PENDING:
+            immediate[job.id] = None  # delivered already (e.g. a replayed job raced a late success)
+        elif item.event_id in seen_events:
+            immediate[job.id] = jobs.RetryLater(5, "another job of this event is in the same batch")
+        elif item.revoked:
+            dead_now[job.id] = (item, "the API key was revoked")
+        elif (item.api_key_id, item.url) in disabled:
+            dead_now[job.id] = (item, "endpoint disabled (it answered 410 Gone)")
+        else:
+            seen_events.add(item.event_id)
+            futures[executor.submit(_sign_and_post, item.message_id, item.url, item.body, item.keys, timeout)] = item
+
+    if immediate or dead_now:
+        outcomes = dict(immediate)
+        gone = {"endpoint disabled (it answered 410 Gone)": "endpoint disabled"}
+        outcomes.update({job_id: jobs.GiveUp(gone.get(reason, reason)) for job_id, (_i, reason) in dead_now.items()})
+        at = jobs.now()
+
+        def record_dead(kept: set[int]) -> None:
+            _write_events([_event_values(item, **_dead(item, reason, at)) for job_id, (item, reason)
+                           in dead_now.items() if job_id in kept])
+
+        report(outcomes, record_dead)
+
+    pending = set(futures)
+    while pending:
+        # Everything finished, or record_every passed: record what has arrived (one transaction).
+        done, pending = wait(pending, timeout=record_every, return_when=ALL_COMPLETED)
+        if not done:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        _record_results([(futures[f], f.exception() or f.result()) for f in done], report)
+
+
+def _dead(item: _Pending, reason: str, at: datetime, **changes) -> dict:
+    values = dict(status=EventStatus.DEAD, attempt_count=item.attempt_count, round_attempts=item.round_attempts,
+                  next_attempt_at=None, last_status_code=changes.pop("last_status_code", item.last_status_code),
+                  last_error=reason[:500], delivered_at=None, dead_at=at)
+    values.update(changes)
+    return values
+
+
+def _record_results(results: list, report) -> None:
+    """Decide every arrived attempt as `deliver` does, then record them all in one transaction."""
     at = jobs.now()
-    event.attempt_count += 1
-    event.round_attempts += 1
-    event.last_status_code = result.status_code
-    db.session.add(DeliveryAttempt(
-        event_id=event.id, number=event.attempt_count, attempted_at=at, outcome=AttemptOutcome(result.outcome),
-        status_code=result.status_code, latency_ms=result.latency_ms, error=result.error,
-        response_excerpt=result.excerpt, worker_id=job.lease_owner,
-    ))
-    if result.outcome == "success":
-        event.status = EventStatus.DELIVERED
-        event.delivered_at = at
-        event.next_attempt_at = None
-        event.last_error = None
-        db.session.flush()
+    outcomes: dict[int, Optional[BaseException]] = {}
+    attempts: dict[int, dict] = {}
+    events: dict[int, dict] = {}
+    gone: dict[int, _Pending] = {}
+    for item, result in results:
+        job = item.job
+        if isinstance(result, BaseException):  # not an HTTP outcome (e.g. no secret to sign with)
+            log.error("webhook event %s: sending failed: %r", item.event_id, result)
+            outcomes[job.id] = result  # retried with backoff, nothing written, as in `deliver`
+            continue
+        number = item.attempt_count + 1
+        round_attempts = item.round_attempts + 1
+        attempts[job.id] = dict(
+            event_id=item.event_id, number=number, attempted_at=at, outcome=AttemptOutcome(result.outcome),
+            status_code=result.status_code, latency_ms=result.latency_ms, error=result.error,
+            response_excerpt=result.excerpt, worker_id=job.lease_owner,
+        )
+        common = dict(attempt_count=number, round_attempts=round_attempts, last_status_code=result.status_code)
+        if result.outcome == "success":
+            outcomes[job.id] = None
+            events[job.id] = _event_values(item, status=EventStatus.DELIVERED, next_attempt_at=None, last_error=None,
+                                           delivered_at=at, dead_at=None, **common)
+            continue
+        last_error = (result.error or result.outcome)[:500]
+        if result.status_code == 410:
+            gone[job.id] = item
+            outcomes[job.id] = jobs.GiveUp("410 Gone: endpoint disabled")
+            events[job.id] = _event_values(item, **_dead(item, "the endpoint answered 410 Gone and is now disabled",
+                                                         at, **common))
+        elif round_attempts >= len(SCHEDULE) or job.attempts >= job.max_attempts:
+            reason = f"no success after {round_attempts} attempts; last: {last_error}"
+            outcomes[job.id] = jobs.GiveUp(reason[:500])
+            events[job.id] = _event_values(item, **_dead(item, reason, at, **common))
+        else:
+            delay = next_delay(round_attempts, result.retry_after)
+            outcomes[job.id] = jobs.RetryLater(delay, last_error)
+            events[job.id] = _event_values(item, status=EventStatus.PENDING, next_attempt_at=at + timedelta(seconds=delay),
+                                           last_error=last_error, delivered_at=None, dead_at=None, **common)
+
+    def write(kept: set[int]) -> None:
+        rows = [attempts[i] for i in sorted(kept) if i in attempts]
+        if rows:  # one multi-row INSERT
+            db.session.execute(sa.insert(DeliveryAttempt.__table__), rows)
+        _write_events([events[i] for i in sorted(kept) if i in events])
+        for job_id in sorted(kept & set(gone)):
+            disable_endpoint(gone[job_id].api_key_id, gone[job_id].url, "answered 410 Gone")
+
+    report(outcomes, write)
+
+
+def _write_events(rows: list[dict]) -> None:
+    """UPDATE many events by id in one executemany statement."""
+    if not rows:
         return
-    event.last_error = (result.error or result.outcome)[:500]
-    if result.status_code == 410:
-        disable_endpoint(event.api_key_id, event.callback_url, "answered 410 Gone")
-        _mark_dead(event, "the endpoint answered 410 Gone and is now disabled")
-        raise jobs.GiveUp("410 Gone: endpoint disabled")
-    if event.round_attempts >= len(SCHEDULE) or job.attempts >= job.max_attempts:
-        _mark_dead(event, f"no success after {event.round_attempts} attempts; last: {event.last_error}")
-        raise jobs.GiveUp(event.last_error)
-    delay = next_delay(event.round_attempts, result.retry_after)
-    event.next_attempt_at = at + timedelta(seconds=delay)
-    db.session.flush()
-    raise jobs.RetryLater(delay, event.last_error)
+    t = WebhookEvent.__table__
+    db.session.execute(
+        sa.update(t).where(t.c.id == sa.bindparam("b_id"))
+        .values({c: sa.bindparam(f"b_{c}", type_=t.c[c].type) for c in _EVENT_COLUMNS}),
+        rows,
+    )
 
 
 # --- staff and API actions ----------------------------------------------------------------------

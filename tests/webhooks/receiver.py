@@ -43,12 +43,18 @@ class Receiver:
         self.received: list[Received] = []
         self.script: Callable[[int], Reply] = lambda n: Reply()
         self.lock = threading.Lock()
+        self.connections = 0  # TCP connections accepted (keep-alive: far fewer than requests)
         self.arrived = threading.Condition(self.lock)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True  # answer at once, like real servers do
+
+            def setup(self):
+                super().setup()
+                with receiver.lock:
+                    receiver.connections += 1
 
             def do_POST(self):  # noqa: N802 - http.server naming
                 length = int(self.headers.get("Content-Length", "0"))
