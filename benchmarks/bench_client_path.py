@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_client_path.py [--paths 1500] [--concurrency 32]
         [--backends sqlite,postgresql] [--workers 2] [--threads 4] [--profile DIR]
+    .venv/bin/python benchmarks/bench_client_path.py --inprocess 200 [--backends sqlite]
 
 For each backend it builds a fresh database (SQLite file in a temp dir, or a PostgreSQL database
 huifang_bench_<random> created on 127.0.0.1:5432 and dropped afterwards), publishes the built-in
@@ -17,6 +18,10 @@ gunicorn.conf.py, no access log), one after the other, and drives them from one 
 It prints paths/s, requests/s, p50/p95/p99 per request kind and overall, the ratio of real to bare
 requests/s, and checks the goals: ≥ 40 % of the bare throughput and p99 < 150 ms at 32 concurrent
 clients. The load generator shares the machine's cores with the server; its CPU time is printed.
+
+--inprocess N runs N paths one after another through Flask's test client in this process (no
+gunicorn, no concurrency) and prints, per request kind, the median CPU time of the request's thread
+(time.thread_time, so other processes' load hardly matters) and the SQL statements it ran.
 
 Rate limits are off in the served app (RATELIMIT_ENABLED=0): every simulated client comes from
 127.0.0.1, and the identity POST is limited to 20/minute per address.
@@ -247,6 +252,57 @@ def bench_backend(backend: str, args) -> dict:
         return {**results, "ratio": ratio, "met": ok_ratio and ok_p99 and not results["real"]["errors"]}
 
 
+def inprocess(backend: str, count: int) -> None:
+    """Sequential paths through the test client: thread CPU per request and SQL statements per request."""
+    import statistics
+
+    import sqlalchemy as sa
+    from werkzeug.datastructures import MultiDict
+
+    from app import create_app
+    from app.extensions import db
+
+    print(f"\n== {backend}, in process: {count} paths through the test client, one after another ==")
+    with bench_database(backend) as (url, _tmp):
+        paths = prepare(url, count + 20)
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEYS": [SECRET], "RATELIMIT_ENABLED": False})
+        statements = [0]
+        with app.app_context():
+            engine = db.engine
+        sa.event.listen(engine, "before_cursor_execute", lambda *a, **k: statements.__setitem__(0, statements[0] + 1))
+        cpu, sql = defaultdict(list), defaultdict(list)
+
+        def call(kind, method, url, expected, data=None):
+            before_cpu, before_sql = time.thread_time(), statements[0]
+            resp = client.open(url, method=method, data=MultiDict(data) if isinstance(data, list) else data)
+            cpu[kind].append(time.thread_time() - before_cpu)
+            sql[kind].append(statements[0] - before_sql)
+            assert resp.status_code == expected, (kind, resp.status_code)
+            return resp.get_data(as_text=True)
+
+        for n, path in enumerate(paths):
+            client = app.test_client()
+            call("1 GET link (303)", "GET", path, 303)
+            page = call("2 GET identity", "GET", path + "/identity", 200)
+            call("3 POST identity (303)", "POST", path + "/identity", 303,
+                 {"csrf_token": CSRF_RE.search(page).group(1), "answer": "123x"})
+            page = call("4 GET form", "GET", path, 200)
+            call("5 POST answers (303)", "POST", path, 303,
+                 [("csrf_token", CSRF_RE.search(page).group(1)), ("_action", "submit"), *ANSWERS])
+            call("6 GET receipt", "GET", path + "/receipt", 200)
+            if n == 19:  # warm-up done
+                cpu.clear()
+                sql.clear()
+        print(f"    {'request':<24}{'CPU ms (median)':>17}{'SQL statements':>16}")
+        for kind in sorted(cpu):
+            print(f"    {kind:<24}{statistics.median(cpu[kind]) * 1000:>17.2f}{statistics.median(sql[kind]):>16.0f}")
+        whole = [sum(values) for values in zip(*cpu.values())]
+        print(f"    {'whole path':<24}{statistics.median(whole) * 1000:>17.2f}"
+              f"{sum(statistics.median(v) for v in sql.values()):>16.0f}")
+        with app.app_context():
+            db.engine.dispose()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--paths", type=int, default=1500, help="client paths to time (after a warm-up)")
@@ -255,7 +311,13 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (both servers)")
     parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker (both servers)")
     parser.add_argument("--profile", metavar="DIR", help="record the real app's workers with py-spy (raw stacks)")
+    parser.add_argument("--inprocess", type=int, metavar="N",
+                        help="instead: N sequential paths through the test client; CPU and SQL statements per request")
     args = parser.parse_args()
+    if args.inprocess:
+        for backend in args.backends.split(","):
+            inprocess(backend, args.inprocess)
+        return 0
     print(f"client path vs bare Flask: {args.paths} paths × {REQUESTS_PER_PATH} requests, {args.concurrency} "
           f"concurrent clients, gunicorn gthread {args.workers} workers × {args.threads} threads, "
           f"{os.cpu_count()} CPUs shared by server and load generator")

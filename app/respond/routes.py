@@ -11,6 +11,7 @@ from app.errors import abort_with
 from app.extensions import db, limiter
 from app.i18n import current_lang
 from app.respond.forms import IdentityForm, questionnaire_form_class
+from app.respond.loading import load_invitation
 from app.reviews import service
 from app.reviews.models import Invitation, InvitationStatus
 from delivery.links import LinkError
@@ -22,15 +23,19 @@ bp = Blueprint("respond", __name__, template_folder="templates")
 VERIFIED_KEY = "verified_invitations"
 
 
-def get_invitation_or_abort(token: str) -> Invitation:
-    """Load the invitation behind a signed link, or stop with a clear page (404/410/423/425)."""
+def get_invitation_or_abort(token: str, *, with_response: bool = False) -> Invitation:
+    """Load the invitation behind a signed link, or stop with a clear page (404/410/423/425).
+
+    One statement brings the invitation, its client, version and questionnaire (and, for the
+    receipt, its response); the definition comes from the per-process cache (app/respond/loading.py).
+    """
     try:
         public_id = service.link_signer().verify(token)
     except LinkError as exc:
         if exc.reason == "expired":
             abort_with(410, _("This link has expired. Please contact us if you still want to answer."))
         abort(404, _("This link is not valid. Please check that it was copied completely."))
-    invitation = service.find_by_public_id(public_id)
+    invitation = load_invitation(public_id, with_response=with_response)
     if invitation is None:
         abort(404, _("This link is not valid. Please check that it was copied completely."))
     return invitation
@@ -186,8 +191,8 @@ def draft(token: str):
 @bp.get("/q/<token>/receipt")
 def receipt(token: str):
     """The receipt: shown instead of the form once answered, however often the link is opened."""
-    invitation = get_invitation_or_abort(token)
-    response = service.stored_response(invitation.id)
+    invitation = get_invitation_or_abort(token, with_response=True)  # a fresh request: read from the database
+    response = invitation.response
     if response is None:
         return redirect(url_for(".form", token=token), code=303)
     return render_template("respond/receipt.html", response=response, **_page_context(invitation))

@@ -8,6 +8,7 @@ from typing import Mapping, Optional
 
 import sqlalchemy as sa
 from flask import current_app, url_for
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.audit.service import record
 from app.clients.models import Client
@@ -24,7 +25,7 @@ from app.reviews.models import (
 from app.reviews.signals import response_stored
 from delivery.links import LinkSigner, new_public_id, new_short_code
 from questionnaires.answers import AnswerError, clean_partial, flags_for, validate_answers
-from questionnaires.placeholders import missing_placeholders
+from questionnaires.placeholders import missing_placeholders, placeholders_in
 
 RECEIPT_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 
@@ -106,12 +107,29 @@ def resolve_version(key: str, number: Optional[int]) -> QuestionnaireVersion:
     return version
 
 
-def create_invitation(req: InvitationRequest, actor: str) -> Invitation:
-    """Pin a version for a client; refuse missing placeholders so a client never sees a blank."""
-    client = get_client_by_account(req.client_account)
+_PLACEHOLDERS_OF: dict[str, dict] = {}
+
+
+def _placeholder_definition(version: QuestionnaireVersion) -> dict:
+    """A published version never changes (content_hash), so the placeholder names of its definition
+    are found once; they are kept as a one-text definition that missing_placeholders checks exactly
+    as it checks the full one (same names, same rule for a missing value)."""
+    found = _PLACEHOLDERS_OF.get(version.content_hash)
+    if found is None:
+        names = sorted(placeholders_in(version.definition))
+        found = {"names": {"zh-CN": "".join(f"{{{n}}}" for n in names), "en": ""}}
+        if len(_PLACEHOLDERS_OF) > 256:
+            _PLACEHOLDERS_OF.clear()
+        _PLACEHOLDERS_OF[version.content_hash] = found
+    return found
+
+
+def _checked_fields(req: InvitationRequest, client: Optional[Client], version: QuestionnaireVersion,
+                    now: datetime) -> dict:
+    """The one validation of a request (single and batch creation share it): the row's values, or
+    InvalidRequest naming the field. A missing placeholder is refused so a client never sees a blank."""
     if client is None:
         raise InvalidRequest("client_account", f"unknown client account '{req.client_account}'")
-    version = resolve_version(req.questionnaire_key, req.version_number)
     try:
         review_type = ReviewType(req.review_type or version.questionnaire.review_type.value)
     except ValueError:
@@ -123,25 +141,76 @@ def create_invitation(req: InvitationRequest, actor: str) -> Invitation:
     context = {k: v for k, v in (req.context or {}).items()}
     if any(not isinstance(v, (str, int, float)) for v in context.values()):
         raise InvalidRequest("context", "context values must be strings or numbers")
-    missing = missing_placeholders(version.definition, {**auto_context(client), **context})
+    missing = missing_placeholders(_placeholder_definition(version), {**auto_context(client), **context})
     if missing:
         raise InvalidRequest("context", "missing values for: " + ", ".join(missing), missing=missing)
-    now = utcnow()
     expires_at = req.expires_at or now + timedelta(days=current_app.config["DEFAULT_INVITATION_DAYS"])
     if expires_at <= now:
         raise InvalidRequest("expires_at", "must be in the future")
     if req.opens_at is not None and req.opens_at >= expires_at:
         raise InvalidRequest("opens_at", "must be before expires_at")
-    invitation = Invitation(
-        public_id=new_public_id(), short_code=new_short_code(), client=client, version=version,
-        review_type=review_type, channel=channel, context=context, expires_at=expires_at,
-        opens_at=req.opens_at, created_by=actor,
-    )
+    return {"client_id": client.id, "version_id": version.id, "review_type": review_type, "channel": channel,
+            "context": context, "expires_at": expires_at, "opens_at": req.opens_at}
+
+
+def create_invitation(req: InvitationRequest, actor: str) -> Invitation:
+    """Pin a version for a client; refuse missing placeholders so a client never sees a blank."""
+    client = get_client_by_account(req.client_account)
+    if client is None:
+        raise InvalidRequest("client_account", f"unknown client account '{req.client_account}'")
+    version = resolve_version(req.questionnaire_key, req.version_number)
+    fields = _checked_fields(req, client, version, utcnow())
+    invitation = Invitation(public_id=new_public_id(), short_code=new_short_code(), created_by=actor, **fields)
     db.session.add(invitation)
     db.session.flush()
     record(actor, "invitation.create", "invitation", invitation.id,
-           {"client": client.account, "questionnaire": version.label, "channel": channel.value})
+           {"client": client.account, "questionnaire": version.label, "channel": fields["channel"].value})
     return invitation
+
+
+def create_invitations(requests: list[InvitationRequest], actor: str) -> list[Invitation]:
+    """Create many invitations at once (campaigns): each request is validated exactly as
+    create_invitation validates it; if any is bad, nothing is written and the InvalidRequest names
+    it (`extra["index"]`, 0-based, and "request N" in its text). Clients and versions are loaded
+    with one query each (per distinct questionnaire), the rows inserted in bulk, and ONE audit
+    entry lists the batch's invitation ids. Returns the invitations in the order of the requests."""
+    if not requests:
+        return []
+    now = utcnow()
+    accounts = sorted({req.client_account for req in requests})
+    clients: dict[str, Client] = {}
+    for chunk in range(0, len(accounts), 500):
+        clients.update((c.account, c) for c in db.session.scalars(
+            sa.select(Client).where(Client.account.in_(accounts[chunk:chunk + 500]))))
+    versions: dict[tuple, object] = {}
+    rows = []
+    for index, req in enumerate(requests):
+        try:
+            client = clients.get(req.client_account)
+            if client is None:
+                raise InvalidRequest("client_account", f"unknown client account '{req.client_account}'")
+            key = (req.questionnaire_key, req.version_number)
+            if key not in versions:
+                try:
+                    versions[key] = resolve_version(*key)
+                except InvalidRequest as exc:
+                    versions[key] = exc
+            if isinstance(versions[key], InvalidRequest):
+                raise versions[key]
+            fields = _checked_fields(req, client, versions[key], now)
+        except InvalidRequest as exc:
+            named = InvalidRequest(exc.field, exc.message, **{**exc.extra, "index": index})
+            named.args = (f"request {index}: {exc.field}: {exc.message}",)
+            raise named from None
+        rows.append({"public_id": new_public_id(), "short_code": new_short_code(), "created_by": actor,
+                     "created_at": now, **fields})
+    created = {i.public_id: i for i in db.session.scalars(sa.insert(Invitation).returning(Invitation), rows)}
+    invitations = [created[row["public_id"]] for row in rows]  # in request order, matched by the unique id
+    record(actor, "invitation.create_batch", "invitation", None, {
+        "count": len(invitations), "ids": [i.id for i in invitations],
+        "questionnaires": sorted({v.label for v in versions.values() if not isinstance(v, InvalidRequest)}),
+        "channels": sorted({row["channel"].value for row in rows})})
+    return invitations
 
 
 def find_by_public_id(public_id: str) -> Optional[Invitation]:
@@ -223,22 +292,34 @@ def submit_response(invitation: Invitation, raw: Mapping[str, object], lang: str
 
     Returns (response, created). A second submit (two tabs, a replayed POST) returns the stored
     response and changes nothing.
+
+    The write transaction is kept short (SQLite has one writer at a time): the answers are checked
+    against the pinned, immutable version BEFORE the invitation is locked, and the errors are
+    raised only after the lock has shown that no response is stored yet, as before.
     """
+    version, client = invitation.version, invitation.client
+    definition = version.definition
+    answers, errors = validate_answers(definition, raw)
+    flags = [] if errors else flags_for(definition, answers)
     locked = lock_for_update(Invitation, invitation.id)
-    existing = stored_response(invitation.id)
-    if existing is not None:
-        return existing, False
+    # The lock re-read the row and reset its relations; the pinned version and the client are
+    # the same rows, so they are set again as loaded rather than read a second time.
+    if locked.version_id == version.id and locked.client_id == client.id:
+        set_committed_value(locked, "version", version)
+        set_committed_value(locked, "client", client)
     now = utcnow()
     status = locked.effective_status(now)
     if status is not InvitationStatus.OPENED and status is not InvitationStatus.PENDING:
+        # A stored response always completed its invitation in the same transaction, so only
+        # an invitation that is no longer open can have one (the unique invitation_id is the backstop).
+        existing = stored_response(invitation.id)
+        if existing is not None:
+            return existing, False
         raise InvalidRequest("invitation", f"the invitation is {status.value}")
-    definition = locked.version.definition
-    answers, errors = validate_answers(definition, raw)
     if errors:
         raise AnswersInvalid(errors)
-    flags = flags_for(definition, answers)
     response = Response(
-        invitation=locked, version_id=locked.version_id, version_hash=locked.version.content_hash,
+        invitation_id=locked.id, version_id=locked.version_id, version_hash=version.content_hash,
         answers=answers, channel=channel or locked.channel, lang=lang, submitted_at=now,
         receipt_no=_receipt_number(now), flagged=bool(flags), entered_by=entered_by,
     )
@@ -247,6 +328,9 @@ def submit_response(invitation: Invitation, raw: Mapping[str, object], lang: str
     locked.completed_at = now
     locked.draft_answers = None
     db.session.flush()
+    # Both sides of the relation are known: set them as loaded instead of reading them back.
+    set_committed_value(response, "invitation", locked)
+    set_committed_value(locked, "response", response)
     db.session.add(ReviewRegistration(
         client_id=locked.client_id, invitation_id=locked.id, response_id=response.id,
         review_type=locked.review_type, channel=response.channel,

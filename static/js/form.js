@@ -46,6 +46,8 @@
   });
   renumber();
   form.addEventListener("change", function () { clearTimeout(timer); timer = setTimeout(save, 400); });
+  // The submit carries every answer: a pending autosave must not race it.
+  form.addEventListener("submit", function () { clearTimeout(timer); timer = null; });
   form.addEventListener("input", function (e) {
     if (e.target.tagName === "TEXTAREA" || e.target.type === "text") { clearTimeout(timer); timer = setTimeout(save, 1500); }
   });

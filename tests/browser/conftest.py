@@ -42,9 +42,12 @@ def serving(app):
     server.server_close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium():
-    """Debian's Chromium driven by Playwright, headless, once per run."""
+    """Debian's Chromium driven by Playwright, headless, once for this folder's tests.
+
+    Package scope, not session: Playwright's sync API runs an event loop in this thread while it
+    is open, and other folders' browser tests (tests/mandatory) start their own afterwards."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
