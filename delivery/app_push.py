@@ -12,7 +12,7 @@ import time
 from typing import Optional
 
 from delivery.outcome import Outcome, SendResult, TemporaryFailure
-from delivery.sms.base import http_request, json_or_none
+from delivery.sms.base import HttpSession, http_request, json_or_none
 
 
 def sign_headers(secret: str, msg_id: str, body: bytes, timestamp: Optional[int] = None) -> dict:
@@ -33,12 +33,13 @@ class AppPush:
         if not url or not secret:
             raise ValueError("APP_PUSH_URL and APP_PUSH_SECRET are required for the app channel")
         self.url, self.secret, self.timeout = url, secret, timeout
+        self._http = HttpSession()  # keep-alive across a batch
 
     def send(self, payload: dict, idempotency_key: str) -> SendResult:
         """2xx sent; 404/410 the client has no app (invalid); other 4xx refused; 5xx/timeout temporary."""
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         headers = {"Content-Type": "application/json", **sign_headers(self.secret, idempotency_key, body)}
-        status, raw = http_request(self.url, body, headers, self.timeout)
+        status, raw = http_request(self.url, body, headers, self.timeout, session=self._http)
         data = json_or_none(raw) or {}
         if 200 <= status < 300:
             return SendResult(Outcome.SENT, provider_id=str(data.get("id") or idempotency_key), code=str(status))
@@ -47,3 +48,7 @@ class AppPush:
         if status == 408:
             raise TemporaryFailure("HTTP 408")
         return SendResult(Outcome.REFUSED, code=str(status), message=str(data.get("message") or "")[:300])
+
+    def close(self) -> None:
+        """Release the kept-open connection."""
+        self._http.close()

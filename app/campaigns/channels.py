@@ -102,7 +102,7 @@ class Senders:
         return self._app
 
     def close(self) -> None:
-        for adapter in (self._sms, self._email):
+        for adapter in (self._sms, self._email, self._app):
             if adapter is not None:
                 adapter.close()
         self._sms = self._email = self._app = None

@@ -20,6 +20,7 @@ before the provider is called), also when run from a job handler.
 from __future__ import annotations
 
 import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from typing import Optional
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm.attributes import flag_modified
 
 from app.audit.service import record
 from app.campaigns import channels as ch
@@ -39,7 +41,7 @@ from app.db_types import utcnow
 from app.extensions import db
 from app.locking import lock_for_update
 from app.reviews.models import Channel, CompletionStatus, Invitation, InvitationStatus, ReviewRegistration
-from app.reviews.service import InvalidRequest, InvitationRequest, create_invitation, link_signer
+from app.reviews.service import InvalidRequest, InvitationRequest, create_invitations, link_signer
 from delivery import calendar as cal
 from delivery.outcome import Outcome, SendResult, TemporaryFailure
 from delivery.sms.base import SmsMessage
@@ -60,13 +62,14 @@ def cfg(name: str, default):
 class Prepared:
     """One send decided in the claim phase, carried to the send phase."""
 
-    attempt_id: int
+    attempt_id: Optional[int]  # None until the claim's bulk insert gives the new attempt its id
     target_id: int
     channel: str
     kind: str  # invitation | reminder
     key: str
     recover: bool = False  # the attempt was left 'sending' by a crashed worker
     message: dict = field(default_factory=dict)
+    attempt: Optional[dict] = None  # the new attempt's row (its id is known once the rows are inserted)
 
 
 @dataclass
@@ -97,7 +100,7 @@ def run_pass(campaign_id: int, *, now: Optional[datetime] = None, limit: Optiona
     own = senders is None
     senders = senders or ch.Senders()
     try:
-        stats, prepared = _claim(campaign_id, now, limit or cfg("CAMPAIGN_BATCH_SIZE", 200))
+        stats, prepared = _claim(campaign_id, now, limit or cfg("CAMPAIGN_BATCH_SIZE", 1000))
         db.session.commit()
         if prepared:
             results = _send_all(prepared, senders)
@@ -158,6 +161,12 @@ class _Context:
         pending = db.session.scalars(sa.select(SendAttempt).where(
             SendAttempt.target_id.in_([t.id for t in targets]), SendAttempt.status == AttemptStatus.SENDING))
         self.pending = {a.target_id: a for a in pending}
+        # Loaded once, so the decisions and messages below find them in the session's identity map.
+        self.invitations = {i.id: i for i in db.session.scalars(sa.select(Invitation).where(
+            Invitation.id.in_([t.invitation_id for t in targets if t.invitation_id is not None])))}
+        self.signer = link_signer()
+        self.collecting = False  # first round of a claim: new invitations are collected, not made one by one
+        self.new_attempts: list[dict] = []  # inserted together at the end of the claim
         self.budget: dict[str, int] = {}
         since = now - timedelta(seconds=60)
         for channel, limit in (campaign.rate_limits or {}).items():
@@ -172,38 +181,154 @@ class _Context:
         return self.tz.get(client_id) or self.campaign.default_timezone
 
 
+def _due_targets(campaign_id: int, now: datetime, limit: int) -> list[CampaignTarget]:
+    """The `limit` open targets due first (next_action_at, then id).
+
+    One walk of ix_campaign_targets_due per open state, each in index order and stopped after
+    `limit` entries, then merged. (`state IN (queued, sent) ORDER BY next_action_at` cannot be
+    read in index order: the database fetched and sorted EVERY due target on every pass — the
+    whole remaining campaign at the start of a run.)"""
+    due = []
+    for state in ACTIVE_STATES:
+        due += db.session.execute(
+            sa.select(CampaignTarget.next_action_at, CampaignTarget.id).where(
+                CampaignTarget.campaign_id == campaign_id, CampaignTarget.state == state,
+                CampaignTarget.next_action_at <= now)
+            .order_by(CampaignTarget.next_action_at, CampaignTarget.id).limit(limit)).all()
+    ids = [target_id for _, target_id in sorted(due)[:limit]]
+    if not ids:
+        return []
+    return list(db.session.scalars(sa.select(CampaignTarget).where(CampaignTarget.id.in_(ids))
+                                   .order_by(CampaignTarget.next_action_at, CampaignTarget.id)))
+
+
 def _claim(campaign_id: int, now: datetime, limit: int) -> tuple[PassStats, list[Prepared]]:
     stats = PassStats()
     campaign = lock_for_update(Campaign, campaign_id)
     if campaign is None or campaign.status is not CampaignStatus.RUNNING:
         return stats, []
-    targets = list(db.session.scalars(
-        sa.select(CampaignTarget).where(
-            CampaignTarget.campaign_id == campaign_id, CampaignTarget.state.in_(ACTIVE_STATES),
-            CampaignTarget.next_action_at <= now)
-        .order_by(CampaignTarget.next_action_at, CampaignTarget.id).limit(limit)))
+    targets = _due_targets(campaign_id, now, limit)
     if not targets:
         return stats, []
     stats.claimed = len(targets)
     ctx = _Context(campaign, targets, now)
     lease = timedelta(seconds=cfg("CAMPAIGN_LEASE_SECONDS", 300))
     prepared: list[Prepared] = []
+    # Round 1 decides every target; those whose first send needs an invitation are only collected.
+    # Their invitations are created in one batch (core service, one audit entry), then round 2
+    # decides them with the same rules (nothing was changed for them in round 1).
+    ctx.collecting = True
+    waiting = []
     for target in targets:
+        item = _decide(ctx, target, stats)
+        if item is _NEEDS_INVITATION:
+            waiting.append(target)
+        elif item is not None:
+            target.next_action_at = now + lease
+            prepared.append(item)
+    ctx.collecting = False
+    for target in _create_invitations(ctx, waiting, stats):
         item = _decide(ctx, target, stats)
         if item is not None:
             target.next_action_at = now + lease
             prepared.append(item)
+    _uniform_updates(targets)
     db.session.flush()
+    if ctx.new_attempts:  # one bulk insert; the caller commits it BEFORE any provider is called
+        table = SendAttempt.__table__  # Core: one multi-row INSERT per 1000 rows on both databases
+        ids = dict(db.session.execute(sa.insert(table).returning(table.c.idempotency_key, table.c.id),
+                                      ctx.new_attempts).all())
+        for row in ctx.new_attempts:  # matched by the unique key: no ordered-RETURNING form needed
+            row["id"] = ids[row["idempotency_key"]]
+    for item in prepared:
+        if item.attempt is not None:
+            item.attempt_id, item.attempt = item.attempt["id"], None
     return stats, prepared
 
 
+_NEEDS_INVITATION = object()
+
+# What dispatch may change on a target. The ORM sends one executemany UPDATE only for consecutive
+# rows that change the SAME columns; targets that fell back (SMS flagged → email) change more
+# columns than the others, so a batch alternated and became one UPDATE statement — one round
+# trip on PostgreSQL — per target. Marking these columns on every target of the pass makes the
+# whole batch one executemany.
+_TARGET_COLUMNS = ("state", "temporary_state", "final_state", "channel_index", "channel_failures",
+                   "temporary_retries", "reached_channel", "next_action_at", "first_sent_at", "reminders_sent",
+                   "last_error", "invitation_id", "finished_at")
+
+
+def _uniform_updates(targets) -> None:
+    """Mark the same columns changed on every target of the batch (see _TARGET_COLUMNS)."""
+    for target in targets:
+        if target in db.session.dirty:
+            for name in _TARGET_COLUMNS:
+                flag_modified(target, name)
+
+
+def _create_invitations(ctx: _Context, targets: list[CampaignTarget], stats: PassStats) -> list[CampaignTarget]:
+    """Create the invitations of targets about to get their first send, in batches through the core
+    service; a target whose request is refused is stalled with the reason (as before), the others
+    proceed. Returns the targets that now have an invitation."""
+    campaign = ctx.campaign
+    version = campaign.version
+    key, number = version.questionnaire.key, version.number
+    pending = []
+    for target in targets:
+        client = ctx.clients[target.client_id]
+        pending.append((target, InvitationRequest(
+            client_account=client.account, questionnaire_key=key, version_number=number,
+            review_type=campaign.review_type.value, channel=_first_channel(ctx, target, client),
+            context={**(campaign.context or {}), **(target.context or {})},
+            expires_at=target.deadline, opens_at=target.opens_at)))
+    done: list[CampaignTarget] = []
+    while pending:
+        try:
+            good, bad, rest = pending, None, []
+            invitations = create_invitations([req for _, req in pending], f"campaign:{campaign.id}")
+        except InvalidRequest as exc:
+            # Requests are checked in order: those before the refused one are valid, after it unknown.
+            index = exc.extra["index"]
+            good, bad, rest = pending[:index], pending[index], pending[index + 1:]
+            invitations = create_invitations([req for _, req in good], f"campaign:{campaign.id}")
+            target = bad[0]
+            target.last_error = f"{exc.field}: {exc.message}"[:300]
+            target.next_action_at = None  # stalled until staff fix the data (shown in the progress)
+            stats.deferred += 1
+        for (target, _), invitation in zip(good, invitations):
+            target.invitation_id = invitation.id
+            ctx.invitations[invitation.id] = invitation
+            done.append(target)
+        pending = rest
+    return done
+
+
+def _first_channel(ctx: _Context, target: CampaignTarget, client: Client) -> str:
+    """The channel the first send will use: the plan's next one the client has not opted out of
+    and has a usable contact for (the invitation records it; a later fallback updates it)."""
+    plan = ctx.campaign.channel_plan
+    for channel in plan[target.channel_index:]:
+        if channel not in ctx.blocks.get(client.id, set()) and ch.contact_problem(channel, client) is None:
+            return channel
+    return plan[min(target.channel_index, len(plan) - 1)]
+
+
+def new_attempt_key() -> str:
+    """A fresh idempotency key: "hf", 12 hex digits of the time in microseconds, 20 random hex
+    digits (80 bits). Time first, so new keys land at the end of the unique index (and of the
+    provider-id index, where the SMS key is the provider id) instead of on a random page: random
+    keys made every insert of a 100,000-message run touch a cold index page."""
+    return f"hf{time.time_ns() // 1000:012x}{secrets.token_hex(10)}"
+
+
 def _new_attempt(ctx: _Context, target: CampaignTarget, channel: str, kind: str,
-                 status: AttemptStatus = AttemptStatus.SENDING, error: Optional[str] = None) -> SendAttempt:
-    attempt = SendAttempt(target_id=target.id, campaign_id=ctx.campaign.id, channel=channel, kind=kind,
-                          status=status, idempotency_key="hf" + secrets.token_hex(15), error=error,
-                          created_at=ctx.now, finished_at=None if status is AttemptStatus.SENDING else ctx.now)
-    db.session.add(attempt)
-    return attempt
+                 status: AttemptStatus = AttemptStatus.SENDING, error: Optional[str] = None) -> dict:
+    """An attempt row, inserted with the others of this claim (in its transaction, before any send)."""
+    row = dict(target_id=target.id, campaign_id=ctx.campaign.id, channel=channel, kind=kind,
+               status=status, idempotency_key=new_attempt_key(), error=error,
+               created_at=ctx.now, finished_at=None if status is AttemptStatus.SENDING else ctx.now)
+    ctx.new_attempts.append(row)
+    return row
 
 
 def _decide(ctx: _Context, target: CampaignTarget, stats: PassStats) -> Optional[Prepared]:
@@ -215,7 +340,7 @@ def _decide(ctx: _Context, target: CampaignTarget, stats: PassStats) -> Optional
         return Prepared(pending.id, target.id, pending.channel, pending.kind, pending.idempotency_key,
                         recover=True, message=_message(ctx, target, client, pending.channel, pending.kind))
     if target.invitation_id is not None:
-        invitation = db.session.get(Invitation, target.invitation_id)
+        invitation = ctx.invitations.get(target.invitation_id) or db.session.get(Invitation, target.invitation_id)
         if invitation.status is InvitationStatus.COMPLETED:
             target.state, target.final_state, target.next_action_at = TargetState.ANSWERED, FinalState.REVIEWED, None
             return None
@@ -248,9 +373,10 @@ def _decide(ctx: _Context, target: CampaignTarget, stats: PassStats) -> Optional
         return None
     plan = campaign.channel_plan
     # The invitation exists from the first decision on, so even a client no channel reaches is registered (8.2.3).
-    if not _ensure_invitation(ctx, target, client, plan[min(target.channel_index, len(plan) - 1)]):
-        stats.deferred += 1
-        return None
+    if target.invitation_id is None:
+        if ctx.collecting:
+            return _NEEDS_INVITATION  # made with the others of this claim, then decided again
+        return None  # its request was refused: stalled by _create_invitations
     while target.channel_index < len(plan):
         channel = plan[target.channel_index]
         if channel in ctx.blocks.get(client.id, set()):
@@ -276,15 +402,12 @@ def _decide(ctx: _Context, target: CampaignTarget, stats: PassStats) -> Optional
                 stats.deferred += 1
                 return None
             ctx.budget[channel] -= 1
-        if not _ensure_invitation(ctx, target, client, channel):
-            stats.deferred += 1
-            return None
+        _set_invitation_channel(ctx, target, channel)
         if channel == "letter":
             return _hand_to_letters(ctx, target, stats)
         attempt = _new_attempt(ctx, target, channel, "invitation")
-        db.session.flush()
-        return Prepared(attempt.id, target.id, channel, "invitation", attempt.idempotency_key,
-                        message=_message(ctx, target, client, channel, "invitation"))
+        return Prepared(None, target.id, channel, "invitation", attempt["idempotency_key"],
+                        message=_message(ctx, target, client, channel, "invitation"), attempt=attempt)
     _finalize(ctx, target, _unreached_state(target), target.last_error or "every channel of the plan failed")
     stats.finalized += 1
     return None
@@ -315,9 +438,8 @@ def _reminder(ctx: _Context, target: CampaignTarget, client: Client, stats: Pass
         ctx.budget[channel] -= 1
     target.reminders_sent += 1  # counted now: a crash never sends the same reminder twice
     attempt = _new_attempt(ctx, target, channel, "reminder")
-    db.session.flush()
-    return Prepared(attempt.id, target.id, channel, "reminder", attempt.idempotency_key,
-                    message=_message(ctx, target, client, channel, "reminder"))
+    return Prepared(None, target.id, channel, "reminder", attempt["idempotency_key"],
+                    message=_message(ctx, target, client, channel, "reminder"), attempt=attempt)
 
 
 def _next_reminder_at(campaign: Campaign, target: CampaignTarget) -> Optional[datetime]:
@@ -340,26 +462,11 @@ def _unreached_state(target: CampaignTarget) -> FinalState:
         target.temporary_state or "", FinalState.UNREACHABLE)
 
 
-def _ensure_invitation(ctx: _Context, target: CampaignTarget, client: Client, channel: str) -> bool:
-    """The target's invitation (created once, through the core service); its channel follows the send."""
-    campaign = ctx.campaign
-    if target.invitation_id is not None:
-        invitation = db.session.get(Invitation, target.invitation_id)
-        if invitation.channel.value != channel:
-            invitation.channel = Channel(channel)
-        return True
-    try:
-        invitation = create_invitation(InvitationRequest(
-            client_account=client.account, questionnaire_key=campaign.version.questionnaire.key,
-            version_number=campaign.version.number, review_type=campaign.review_type.value, channel=channel,
-            context={**(campaign.context or {}), **(target.context or {})},
-            expires_at=target.deadline, opens_at=target.opens_at), f"campaign:{campaign.id}")
-    except InvalidRequest as exc:
-        target.last_error = f"{exc.field}: {exc.message}"[:300]
-        target.next_action_at = None  # stalled until staff fix the data (shown in the progress)
-        return False
-    target.invitation_id = invitation.id
-    return True
+def _set_invitation_channel(ctx: _Context, target: CampaignTarget, channel: str) -> None:
+    """The invitation's channel follows the send (after a fallback it is the channel that sent)."""
+    invitation = ctx.invitations.get(target.invitation_id) or db.session.get(Invitation, target.invitation_id)
+    if invitation.channel.value != channel:
+        invitation.channel = Channel(channel)
 
 
 def _hand_to_letters(ctx: _Context, target: CampaignTarget, stats: PassStats) -> None:
@@ -381,7 +488,7 @@ def _hand_to_letters(ctx: _Context, target: CampaignTarget, stats: PassStats) ->
 def _message(ctx: _Context, target: CampaignTarget, client: Client, channel: str, kind: str) -> dict:
     """Everything the send phase needs, computed while the rows are loaded."""
     campaign = ctx.campaign
-    invitation = db.session.get(Invitation, target.invitation_id)
+    invitation = ctx.invitations.get(target.invitation_id) or db.session.get(Invitation, target.invitation_id)
     config = current_app.config
     values = {"deadline": ch.deadline_text(target.deadline, ctx.timezone(client.id)),
               "firm_name": config["FIRM_NAME"], "client_name": client.name, "service_phone": config["SERVICE_PHONE"]}
@@ -392,7 +499,7 @@ def _message(ctx: _Context, target: CampaignTarget, client: Client, channel: str
             body = "提醒：" + body
         return {"to": client.phone, "link": link, "text": ch.compose_sms(f"【{config['FIRM_NAME']}】", body, link),
                 "params": {"link": link, "deadline": values["deadline"]}}
-    link = ch.base_url() + f"/q/{link_signer().sign(invitation.public_id)}"
+    link = ch.base_url() + f"/q/{ctx.signer.sign(invitation.public_id)}"
     if channel == "email":
         subject = ch.fill(campaign.email_subject or ch.DEFAULT_SUBJECT, values)
         if kind == "reminder":
@@ -479,14 +586,15 @@ def _send(item: Prepared, senders: ch.Senders):
 def _apply(campaign_id: int, prepared: list[Prepared], results: list, now: datetime) -> PassStats:
     stats = PassStats()
     campaign = db.session.get(Campaign, campaign_id)
-    attempts = {a.id: a for a in db.session.scalars(
-        sa.select(SendAttempt).where(SendAttempt.id.in_([p.attempt_id for p in prepared])))}
+    sms_provider = current_app.config.get("SMS_PROVIDER") or "file"
+    rows: list[dict] = []  # the attempts' outcomes, written with one bulk UPDATE by primary key
     targets = {t.id: t for t in db.session.scalars(
         sa.select(CampaignTarget).where(CampaignTarget.id.in_([p.target_id for p in prepared])))}
     ctx = None
     for item, result in zip(prepared, results):
-        attempt, target = attempts[item.attempt_id], targets[item.target_id]
-        attempt.finished_at = now
+        target = targets[item.target_id]
+        attempt = _Outcome(id=item.attempt_id, finished_at=now)
+        rows.append(attempt.__dict__)
         if isinstance(result, TemporaryFailure):
             stats.failed += 1
             attempt.status, attempt.error = AttemptStatus.TEMPORARY, result.reason[:300]
@@ -507,7 +615,7 @@ def _apply(campaign_id: int, prepared: list[Prepared], results: list, now: datet
                 attempt.status, attempt.error = AttemptStatus.UNKNOWN, "outcome unknown after a crash; not re-sent"
             else:
                 attempt.status, attempt.provider_id, attempt.code = AttemptStatus.SENT, result.provider_id, result.code
-                attempt.provider = item.channel if item.channel != "sms" else current_app.config.get("SMS_PROVIDER") or "file"
+                attempt.provider = item.channel if item.channel != "sms" else sms_provider
             if item.kind == "invitation":
                 _mark_sent(campaign, target, item.channel, now)
             else:
@@ -526,6 +634,9 @@ def _apply(campaign_id: int, prepared: list[Prepared], results: list, now: datet
         else:
             target.temporary_state = "unreachable"
         _channel_failed(campaign, target, now)
+    if rows:
+        db.session.execute(sa.update(SendAttempt), rows)
+    _uniform_updates(targets.values())
     db.session.flush()
     for target in targets.values():
         if target.state is TargetState.QUEUED and target.channel_index >= len(campaign.channel_plan):
@@ -533,6 +644,19 @@ def _apply(campaign_id: int, prepared: list[Prepared], results: list, now: datet
             _finalize(ctx, target, _unreached_state(target), target.last_error or "every channel of the plan failed")
             stats.finalized += 1
     return stats
+
+
+@dataclass
+class _Outcome:
+    """What _apply writes to one attempt row (every key always present, so one executemany)."""
+
+    id: int
+    finished_at: datetime
+    status: AttemptStatus = AttemptStatus.SENT
+    error: Optional[str] = None
+    provider: Optional[str] = None
+    provider_id: Optional[str] = None
+    code: Optional[str] = None
 
 
 def _channel_failed(campaign: Campaign, target: CampaignTarget, now: datetime) -> None:
@@ -611,9 +735,10 @@ def _maybe_finish(campaign_id: int, now: datetime) -> bool:
     campaign = db.session.get(Campaign, campaign_id)
     if campaign is None or campaign.status is not CampaignStatus.RUNNING:
         return False
-    open_count = db.session.scalar(sa.select(sa.func.count()).select_from(CampaignTarget).where(
-        CampaignTarget.campaign_id == campaign_id, CampaignTarget.state.in_(ACTIVE_STATES)))
-    if open_count:
+    # One row is enough to know (a count would walk every open target on each pass).
+    open_one = db.session.scalar(sa.select(CampaignTarget.id).where(
+        CampaignTarget.campaign_id == campaign_id, CampaignTarget.state.in_(ACTIVE_STATES)).limit(1))
+    if open_one is not None:
         return False
     campaign.status = CampaignStatus.FINISHED
     campaign.finished_at = now

@@ -117,7 +117,11 @@ class CampaignTarget(db.Model):
     __tablename__ = "campaign_targets"
     __table_args__ = (
         sa.UniqueConstraint("campaign_id", "client_id", name="uq_campaign_targets_client"),
-        sa.Index("ix_campaign_targets_due", "campaign_id", "state", "next_action_at"),
+        # The claim walks it per state in (next_action_at, id) order; id makes that order the
+        # index's own on PostgreSQL too (SQLite appends the rowid anyway), so no sort is needed.
+        sa.Index("ix_campaign_targets_due", "campaign_id", "state", "next_action_at", "id"),
+        # progress(): final states counted from the index alone (was a read of every target row).
+        sa.Index("ix_campaign_targets_final", "campaign_id", "final_state"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -188,7 +192,12 @@ class SendAttempt(db.Model):
     finished_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     receipt_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 
-    __table_args__ = (sa.Index("ix_campaign_send_attempts_recent", "campaign_id", "channel", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_campaign_send_attempts_recent", "campaign_id", "channel", "created_at"),
+        # progress() counts attempts per channel and status every 2 s while the console watches a
+        # run: from this index alone. Without it every attempt row was read (263 ms at 150,000).
+        sa.Index("ix_campaign_send_attempts_progress", "campaign_id", "channel", "status"),
+    )
 
 
 class ContactBlock(db.Model):

@@ -1,9 +1,13 @@
 """The SMS provider interface shared by every adapter."""
 from __future__ import annotations
 
+import http.client
 import json
+import select
 import socket
+import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Optional
@@ -61,7 +65,10 @@ class SmsProvider:
     receipt_ack: object = {"ok": True}
 
     def close(self) -> None:
-        """Release connections (nothing by default)."""
+        """Release the kept-open connections (adapters that speak HTTP keep an HttpSession)."""
+        session = getattr(self, "_http", None)
+        if session is not None:
+            session.close()
 
 
 def compose_sms(prefix: str, body: str, url: str, limit: int = SEGMENT) -> str:
@@ -75,9 +82,79 @@ def compose_sms(prefix: str, body: str, url: str, limit: int = SEGMENT) -> str:
     return f"{prefix}{url}" if len(prefix) + len(url) <= limit else url
 
 
+class HttpSession:
+    """Keep-alive HTTP/1.1 connections, one per scheme and host, for one adapter in one thread:
+    a batch of messages costs one TCP (and TLS) handshake, not one per message.
+
+    Before a kept-open connection is reused it is checked: a connection the server closed while
+    idle is replaced BEFORE the request is written, so a request is never written twice. Any
+    failure once the request is on its way is a TemporaryFailure, as for a fresh connection.
+    """
+
+    def __init__(self):
+        self._connections: dict[tuple, http.client.HTTPConnection] = {}
+
+    def _connection(self, scheme: str, netloc: str, timeout: float) -> http.client.HTTPConnection:
+        key = (scheme, netloc)
+        conn = self._connections.get(key)
+        if conn is not None and (conn.sock is None or _dropped(conn.sock)):
+            conn.close()
+            conn = None
+        if conn is None:
+            host = netloc.split("@")[-1]
+            if scheme == "https":
+                conn = http.client.HTTPSConnection(host, timeout=timeout, context=ssl.create_default_context())
+            else:
+                conn = http.client.HTTPConnection(host, timeout=timeout)
+            self._connections[key] = conn
+        return conn
+
+    def request(self, url: str, data: Optional[bytes], headers: dict, timeout: float,
+                method: str = "POST") -> tuple[int, bytes]:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise ValueError(f"not an http(s) URL: {url}")
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        key = (parts.scheme, parts.netloc)
+        conn = self._connection(parts.scheme, parts.netloc, timeout)
+        try:
+            conn.request(method, path, body=data, headers=headers)
+            response = conn.getresponse()
+            status, body = response.status, response.read()
+            if response.will_close:
+                self._drop(key)
+        except (OSError, http.client.HTTPException) as exc:
+            self._drop(key)
+            raise TemporaryFailure(f"connection failed: {exc}") from None
+        return status, body
+
+    def _drop(self, key: tuple) -> None:
+        conn = self._connections.pop(key, None)
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        for key in list(self._connections):
+            self._drop(key)
+
+
+def _dropped(sock: socket.socket) -> bool:
+    """An idle keep-alive socket that is readable has been closed by the server (or sent junk)."""
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
 def http_request(url: str, data: Optional[bytes], headers: dict, timeout: float,
-                 method: str = "POST") -> tuple[int, bytes]:
-    """One HTTP request; (status, body) for any answer; TemporaryFailure for timeouts and 5xx."""
+                 method: str = "POST", session: Optional[HttpSession] = None) -> tuple[int, bytes]:
+    """One HTTP request; (status, body) for any answer; TemporaryFailure for timeouts and 5xx.
+    With a session the connection is kept open for the next request."""
+    if session is not None:
+        status, body = session.request(url, data, headers, timeout, method)
+        if status >= 500 or status == 429:
+            raise TemporaryFailure(f"HTTP {status}: {body[:200].decode('utf-8', 'replace')}")
+        return status, body
     request = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - configured URL

@@ -15,7 +15,7 @@ import json
 from typing import Optional
 
 from delivery.outcome import Outcome, SendResult, TemporaryFailure
-from delivery.sms.base import Receipt, SmsMessage, SmsProvider, http_request, json_or_none
+from delivery.sms.base import HttpSession, Receipt, SmsMessage, SmsProvider, http_request, json_or_none
 
 INVALID_CODES = {"invalid_number", "empty_number", "wrong_number"}
 
@@ -30,6 +30,7 @@ class HttpJsonGateway(SmsProvider):
         if not url:
             raise ValueError("SMS_HTTP_URL: the gateway URL is required")
         self.url, self.token, self.timeout = url, token, timeout
+        self._http = HttpSession()  # keep-alive across a batch
 
     def send(self, message: SmsMessage) -> SendResult:
         """POST the message; map the answer to an outcome."""
@@ -39,7 +40,7 @@ class HttpJsonGateway(SmsProvider):
         headers = {"Content-Type": "application/json; charset=utf-8", "Idempotency-Key": message.idempotency_key}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        status, raw = http_request(self.url, body, headers, self.timeout)
+        status, raw = http_request(self.url, body, headers, self.timeout, session=self._http)
         data = json_or_none(raw) or {}
         if 200 <= status < 300:
             if not data.get("id"):

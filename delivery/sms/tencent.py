@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from typing import Optional
 
 from delivery.outcome import Outcome, SendResult, TemporaryFailure
-from delivery.sms.base import Receipt, SmsMessage, SmsProvider, http_request, json_or_none
+from delivery.sms.base import HttpSession, Receipt, SmsMessage, SmsProvider, http_request, json_or_none
 
 SERVICE = "sms"
 VERSION = "2021-01-11"
@@ -70,6 +70,7 @@ class TencentSms(SmsProvider):
         self.secret_id, self.secret_key = secret_id, secret_key
         self.sdk_app_id, self.sign_name, self.template_id = sdk_app_id, sign_name, template_id
         self.endpoint, self.region, self.timeout = endpoint, region, timeout
+        self._http = HttpSession()  # keep-alive across a batch
         # The signed Host is the API's host, even when the endpoint is a proxy or a test server.
         self.host = urllib.parse.urlsplit(endpoint).netloc.split("@")[-1]
 
@@ -93,7 +94,7 @@ class TencentSms(SmsProvider):
     def send(self, message: SmsMessage) -> SendResult:
         """POST the signed request; map the codes to an outcome."""
         payload, headers = self.request(message)
-        status, raw = http_request(self.endpoint, payload, headers, self.timeout)
+        status, raw = http_request(self.endpoint, payload, headers, self.timeout, session=self._http)
         response = (json_or_none(raw) or {}).get("Response") or {}
         error = response.get("Error")
         if error:
