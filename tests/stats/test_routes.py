@@ -67,7 +67,7 @@ def test_page_with_a_reversed_range_is_422_with_a_clear_message(client, sign_in,
 
 def test_page_with_a_filter_matching_nothing_says_so(client, sign_in, population):
     sign_in(MANAGER)
-    response = client.get("/console/stats/?branch=广州分公司")
+    response = client.get("/console/stats/?branch=广州分公司&lang=en")
     assert response.status_code == 200 and "No review matches these filters" in response.get_data(as_text=True)
 
 
