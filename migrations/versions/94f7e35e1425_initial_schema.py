@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 2aad3e98dfec
+Revision ID: 94f7e35e1425
 Revises: 
-Create Date: 2026-11-24 23:37:05.106007
+Create Date: 2026-11-25 00:08:49.896715
 
 """
 from alembic import op
@@ -11,7 +11,7 @@ from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = '2aad3e98dfec'
+revision = '94f7e35e1425'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -390,7 +390,8 @@ def upgrade():
     )
     with op.batch_alter_table('campaign_targets', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_campaign_targets_client_id'), ['client_id'], unique=False)
-        batch_op.create_index('ix_campaign_targets_due', ['campaign_id', 'state', 'next_action_at'], unique=False)
+        batch_op.create_index('ix_campaign_targets_due', ['campaign_id', 'state', 'next_action_at', 'id'], unique=False)
+        batch_op.create_index('ix_campaign_targets_final', ['campaign_id', 'final_state'], unique=False)
 
     op.create_table('identity_attempts',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -503,6 +504,7 @@ def upgrade():
     sa.UniqueConstraint('idempotency_key', name=op.f('uq_campaign_send_attempts_idempotency_key'))
     )
     with op.batch_alter_table('campaign_send_attempts', schema=None) as batch_op:
+        batch_op.create_index('ix_campaign_send_attempts_progress', ['campaign_id', 'channel', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_campaign_send_attempts_provider_id'), ['provider_id'], unique=False)
         batch_op.create_index('ix_campaign_send_attempts_recent', ['campaign_id', 'channel', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_campaign_send_attempts_target_id'), ['target_id'], unique=False)
@@ -602,25 +604,6 @@ def upgrade():
     )
     with op.batch_alter_table('review_registrations', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_review_registrations_client_id'), ['client_id'], unique=False)
-
-    op.create_table('stats_answers',
-    sa.Column('response_id', sa.Integer(), nullable=False),
-    sa.Column('question_id', sa.String(length=64), nullable=False),
-    sa.Column('ordinal', sa.SmallInteger(), autoincrement=False, nullable=False),
-    sa.Column('value', sa.String(length=200), nullable=True),
-    sa.Column('number', sa.Float(), nullable=True),
-    sa.Column('version_id', sa.Integer(), nullable=False),
-    sa.Column('invitation_id', sa.Integer(), nullable=False),
-    sa.Column('client_id', sa.Integer(), nullable=False),
-    sa.Column('review_type', sa.Enum('new_account', 'new_permission', 'abnormal', 'suitability', 'broker_practice', 'private_fund', 'departing_staff', 'complained_staff', 'complaint_closure', 'other', name='reviewtype', native_enum=False, create_constraint=True, length=32), nullable=False),
-    sa.Column('channel', sa.Enum('link', 'sms', 'email', 'app', 'letter', name='channel', native_enum=False, create_constraint=True, length=16), nullable=False),
-    sa.Column('invited_at', sa.DateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['response_id'], ['responses.id'], name=op.f('fk_stats_answers_response_id_responses')),
-    sa.PrimaryKeyConstraint('response_id', 'question_id', 'ordinal', name=op.f('pk_stats_answers'))
-    )
-    with op.batch_alter_table('stats_answers', schema=None) as batch_op:
-        batch_op.create_index('ix_stats_answers_invited_at', ['invited_at'], unique=False)
-        batch_op.create_index('ix_stats_answers_version', ['version_id', 'question_id', 'value'], unique=False, postgresql_include=['ordinal', 'number'])
 
     op.create_table('exception_events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -761,11 +744,6 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_exception_events_exception_id'))
 
     op.drop_table('exception_events')
-    with op.batch_alter_table('stats_answers', schema=None) as batch_op:
-        batch_op.drop_index('ix_stats_answers_version', postgresql_include=['ordinal', 'number'])
-        batch_op.drop_index('ix_stats_answers_invited_at')
-
-    op.drop_table('stats_answers')
     with op.batch_alter_table('review_registrations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_review_registrations_client_id'))
 
@@ -791,6 +769,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_campaign_send_attempts_target_id'))
         batch_op.drop_index('ix_campaign_send_attempts_recent')
         batch_op.drop_index(batch_op.f('ix_campaign_send_attempts_provider_id'))
+        batch_op.drop_index('ix_campaign_send_attempts_progress')
 
     op.drop_table('campaign_send_attempts')
     with op.batch_alter_table('campaign_followups', schema=None) as batch_op:
@@ -819,6 +798,7 @@ def downgrade():
 
     op.drop_table('identity_attempts')
     with op.batch_alter_table('campaign_targets', schema=None) as batch_op:
+        batch_op.drop_index('ix_campaign_targets_final')
         batch_op.drop_index('ix_campaign_targets_due')
         batch_op.drop_index(batch_op.f('ix_campaign_targets_client_id'))
 
