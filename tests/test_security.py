@@ -33,7 +33,9 @@ def test_unexpected_error_logs_no_token_and_shows_no_traceback(app, client, make
     def explode(*_args, **_kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(service, "find_by_public_id", explode)
+    import app.respond.routes as respond_routes
+
+    monkeypatch.setattr(respond_routes, "load_invitation", explode)
     with caplog.at_level(logging.ERROR):
         response = client.get(f"/q/{token}")
     assert response.status_code == 500
