@@ -19,7 +19,9 @@ from app.followup.models import (
     EscalationTarget, EventKind, ExceptionEvent, ExceptionFollowup, Objection, ObjectionParty,
     Outcome, QcFinding,
 )
+from app.mandatory.service import session_for_invitation
 from app.reviews.models import ExceptionStatus, ReviewException, Severity
+from app.webhooks.service import emit
 
 # Days a flagged answer may stay open, by severity (config EXCEPTION_SLA_DAYS overrides).
 # 5.1.3 asks abnormal situations to be taken up within 2 trading days; high severity follows that.
@@ -235,31 +237,36 @@ def close(exception: ReviewException, outcome: str, note: str, actor: str,
 
 
 def notify_business_system(exception: ReviewException, followup: ExceptionFollowup) -> Optional[int]:
-    """Emit `review_exception.closed` to the business system when the review came from a mandatory session.
+    """Emit `mandatory_session.exception_closed` when the review came from a mandatory session.
 
-    The mandatory-mode area provides session_for_invitation() and the webhook outbox provides
-    emit(); until they exist (or when the session has no callback URL) nothing is sent. The
-    payload names no person: ids, the question, severity and outcome only (7.3.5).
+    Writes the event to the webhook outbox in the caller's transaction (flush only), so the
+    closing and its callback commit together or not at all; returns the event id, or None for an
+    ordinary invitation or a session opened without a callback URL. The session's status stays
+    `exception`: the event reports the follow-up (8.4), it does not unblock the business flow.
+    The payload names no person beyond the client account the business system sent (7.3.5).
     """
-    try:
-        from app.mandatory.service import session_for_invitation
-        from app.webhooks.service import emit
-    except ImportError:
-        return None
     session = session_for_invitation(exception.response.invitation_id)
-    callback_url = getattr(session, "callback_url", None) if session is not None else None
-    if not callback_url:
+    if session is None or not session.callback_url:
         return None
-    event = emit("review_exception.closed", {
-        "exception_id": exception.id,
-        "invitation_id": exception.response.invitation.public_id,
+    still_open = db.session.scalar(
+        sa.select(sa.func.count()).select_from(ReviewException)
+        .where(ReviewException.response_id == exception.response_id,
+               ReviewException.status != ExceptionStatus.CLOSED)
+    ) or 0
+    event = emit("mandatory_session.exception_closed", {
+        "session_id": session.public_id,
+        "business_ref": session.business_ref,
+        "client_account": exception.client.account,
         "receipt_no": exception.response.receipt_no,
+        "exception_id": exception.id,
         "question_id": exception.question_id,
         "severity": exception.severity.value,
+        "label": {"zh-CN": exception.label_zh, "en": exception.label_en},
         "outcome": followup.outcome.value,
         "closed_at": followup.closed_at.isoformat(),
-    }, api_key_id=session.api_key_id, callback_url=callback_url)
-    return getattr(event, "id", None)
+        "open_exceptions": still_open,  # flagged answers of this response not yet closed
+    }, api_key_id=session.api_key_id, callback_url=session.callback_url)
+    return event.id
 
 
 def record_objection(exception: ReviewException, party: str, raised_by: str, content: str, actor: str,
