@@ -169,10 +169,22 @@ def run_command(campaign_id, no_bar):
     if campaign.status.value != "running":
         _fail(f"campaign {campaign_id} is {campaign.status.value}; start or resume it first")
     before = service.progress(campaign)
-    with click.progressbar(length=before["total"], label=f"campaign {campaign_id}", show_pos=True,
-                           file=None if not no_bar else open("/dev/null", "w")) as bar:  # noqa: SIM115
-        bar.update(before["done"] + before["states"]["sent"])
-        total = dispatch.run_until_idle(campaign_id, on_pass=lambda s: bar.update(s.sent + s.finalized))
+    length = before["total"]
+    # On a terminal the bar redraws itself; elsewhere (a log, cron, a pipe) click prints only the
+    # label, so each pass prints a plain "campaign N: done/total" line instead.
+    lines = not no_bar and not click.get_text_stream("stdout").isatty()
+    count = before["done"] + before["states"]["sent"]
+
+    def on_pass(stats):
+        nonlocal count
+        count = min(length, count + stats.sent + stats.finalized)
+        bar.update(stats.sent + stats.finalized)
+        if lines and stats.claimed:
+            click.echo(f"campaign {campaign_id}: {count}/{length}")
+
+    with click.progressbar(length=length, label=f"campaign {campaign_id}", show_pos=True, hidden=no_bar) as bar:
+        bar.update(count)
+        total = dispatch.run_until_idle(campaign_id, on_pass=on_pass)
     db.session.expire_all()
     after = service.progress(service.get_campaign(campaign_id))
     click.echo(f"sent {total.sent}, failed {total.failed}, deferred {total.deferred}, finalised {total.finalized}; "

@@ -748,6 +748,10 @@ def _maybe_finish(campaign_id: int, now: datetime) -> bool:
 
 # ---------------------------------------------------------------- receipts
 
+class ReceiptTooEarly(Exception):
+    """A receipt for an attempt whose send outcome is not recorded yet: the provider should retry."""
+
+
 def apply_receipt(provider: str, receipt, now: Optional[datetime] = None) -> Optional[SendAttempt]:
     """A provider's delivery report updates its attempt; a failed invitation send falls back."""
     now = now or utcnow()
@@ -761,6 +765,10 @@ def apply_receipt(provider: str, receipt, now: Optional[datetime] = None) -> Opt
         return None
     if attempt.status in (AttemptStatus.DELIVERED, AttemptStatus.FAILED):
         return attempt  # a repeated receipt changes nothing
+    if attempt.status is AttemptStatus.SENDING:
+        # The send phase has not written its outcome yet (a receipt can beat the end of a large
+        # batch); applied now, it would be overwritten by that outcome and lost.
+        raise ReceiptTooEarly(attempt.idempotency_key)
     attempt.receipt_at = now
     attempt.code = (receipt.code or attempt.code or "")[:100]
     if receipt.delivered:

@@ -164,13 +164,19 @@ def sample(campaign_id: int):
     """Draw the seeded stratified sample."""
     campaign = get_campaign_or_404(campaign_id)
     form = request.form
-    try:
+
+    def value(name, parse, default, what):
         try:
-            spec = service.SampleSpec(as_of=date.fromisoformat(form.get("as_of", "")), seed=int(form.get("seed", "")),
-                                      ratio=float(form.get("ratio") or 0.10), r5_ratio=float(form.get("r5_ratio") or 0.30),
-                                      stratify_by=form.get("stratify_by") or "branch")
-        except ValueError as exc:
-            raise InvalidRequest("sample", f"as_of must be YYYY-MM-DD, seed a whole number, ratios numbers ({exc})") from None
+            return parse(form.get(name) or default)
+        except ValueError:
+            raise InvalidRequest(name, f"must be {what}") from None
+
+    try:
+        spec = service.SampleSpec(as_of=value("as_of", date.fromisoformat, "", "a date as YYYY-MM-DD"),
+                                  seed=value("seed", int, "", "a whole number"),
+                                  ratio=value("ratio", float, "0.10", "a number, e.g. 0.10"),
+                                  r5_ratio=value("r5_ratio", float, "0.30", "a number, e.g. 0.30"),
+                                  stratify_by=form.get("stratify_by") or "branch")
         service.draw_sample(campaign, spec, actor_name())
     except InvalidRequest as exc:
         db.session.rollback()
@@ -243,7 +249,13 @@ def receipt(provider: str, token: str):
         receipts = adapter.parse_receipts(request.get_data())
     except ValueError as exc:
         abort_with(400, str(exc), field="body")
-    matched = sum(1 for r in receipts if dispatch.apply_receipt(provider, r) is not None)
+    try:
+        matched = sum(1 for r in receipts if dispatch.apply_receipt(provider, r) is not None)
+    except dispatch.ReceiptTooEarly:
+        # Providers re-push a report answered with 5xx (Alibaba after 1, 5, 10 minutes); repeats are harmless.
+        db.session.rollback()
+        return jsonify({"ok": False, "error": "the send is still being recorded; retry later"}), 503, \
+            {"Retry-After": "60"}
     db.session.commit()
     ack = getattr(adapter, "receipt_ack", {"ok": True})
     if provider in ("http", "file", "email"):

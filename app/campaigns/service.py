@@ -25,6 +25,7 @@ from app.db_types import utcnow
 from app.definitions.models import ReviewType
 from app.extensions import db
 from app.reviews.service import InvalidRequest, resolve_version
+from app.clients.service import RowError  # one shape for row errors: line/index, field, reason
 from delivery import calendar as cal
 
 DEFAULT_ATTEMPTS = {"app": 1, "sms": 2, "email": 1, "letter": 1}
@@ -281,18 +282,6 @@ def _schedule_dispatch(campaign: Campaign, run_at: datetime) -> None:
 
 
 # ---------------------------------------------------------------- targets
-
-@dataclass(frozen=True)
-class RowError:
-    """One bad target row: line (CSV) or index (API), field and reason."""
-
-    row: int
-    field: str
-    message: str
-
-    def as_dict(self) -> dict:
-        return {"row": self.row, "field": self.field, "message": self.message}
-
 
 class TargetImportError(ValueError):
     """Some rows are invalid; none was added (the same rule as the client import)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -88,7 +88,8 @@ class Receiver:
 
         self.respond = respond
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # a short poll interval: shutdown() waits up to one interval (the default 0.5 s per test)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
 
@@ -184,3 +185,18 @@ def run(app):
         return stats
 
     return run
+
+
+@pytest.fixture
+def population(make_client):
+    """200 product clients of 2025 year-end in 2 branches (20 R5 holders, 5 with product risk above
+    their tolerance), plus 15 dormant and 15 suspended ones that no sample may include."""
+    from app.campaigns import service
+
+    rows = []
+    for i in range(230):
+        c = make_client(branch="上海" if i % 2 else "北京")
+        rows.append({"account": c.account, "as_of": date(2025, 12, 31), "max_product_risk": "R5" if i < 20 else "R3",
+                     "exceeds_tolerance": 20 <= i < 25, "dormant": 200 <= i < 215, "suspended": 215 <= i})
+    service.set_client_attributes(rows, "test")
+    db.session.commit()

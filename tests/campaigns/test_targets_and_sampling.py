@@ -64,18 +64,6 @@ def test_api_needs_a_key(client, make_campaign):
     assert client.post(f"/api/v1/campaigns/{make_campaign().id}/targets", json={"targets": []}).status_code == 401
 
 
-@pytest.fixture
-def population(make_client):
-    """200 product clients in 2 branches: 20 R5 holders, 5 above tolerance, plus dormant and suspended ones."""
-    rows = []
-    for i in range(230):
-        c = make_client(branch="上海" if i % 2 else "北京")
-        rows.append({"account": c.account, "as_of": date(2025, 12, 31), "max_product_risk": "R5" if i < 20 else "R3",
-                     "exceeds_tolerance": 20 <= i < 25, "dormant": 200 <= i < 215, "suspended": 215 <= i})
-    service.set_client_attributes(rows, "test")
-    db.session.commit()
-
-
 def test_sample_is_reproducible_with_the_same_seed(make_campaign, population):
     first, second = make_campaign(), make_campaign()
     spec = service.SampleSpec(as_of=date(2025, 12, 31), seed=42)
