@@ -660,7 +660,7 @@ def unblock_contact(client: Client, channel: Optional[str], actor: str) -> bool:
 
 # ---------------------------------------------------------------- progress and follow-ups
 
-def progress(campaign: Campaign) -> dict:
+def progress(campaign: Campaign, now: Optional[datetime] = None) -> dict:
     """Counts per target state, per final state and per channel/attempt status (aggregated in SQL)."""
     by_state = dict(db.session.execute(
         sa.select(CampaignTarget.state, sa.func.count()).where(CampaignTarget.campaign_id == campaign.id)
@@ -676,8 +676,16 @@ def progress(campaign: Campaign) -> dict:
         by_channel.setdefault(channel, {})[status.value] = count
     total = sum(by_state.values())
     done = total - sum(by_state.get(s, 0) for s in ACTIVE_STATES)
+    # 7.3.3 b: an abnormal-activity review must START within 2 trading days of detection; a
+    # first send after start_by (or none yet, with start_by past) is a late start to explain.
+    late_starts = db.session.scalar(
+        sa.select(sa.func.count()).select_from(CampaignTarget).where(
+            CampaignTarget.campaign_id == campaign.id, CampaignTarget.start_by.is_not(None),
+            sa.or_(CampaignTarget.first_sent_at > CampaignTarget.start_by,
+                   sa.and_(CampaignTarget.first_sent_at.is_(None), CampaignTarget.start_by < (now or utcnow())))))
     return {
         "campaign": campaign.id, "status": campaign.status.value, "total": total, "done": done,
+        "late_starts": late_starts,
         "states": {s.value: by_state.get(s, 0) for s in TargetState},
         "final": {f.value: {"count": by_final.get(f, 0), "zh": FINAL_WORDING[f][0], "en": FINAL_WORDING[f][1]}
                   for f in FinalState},

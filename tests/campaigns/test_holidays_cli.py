@@ -113,3 +113,19 @@ def test_a_missing_file_is_refused(app, tmp_path):
     result = cli(app, "load", tmp_path / "nope.json")
     assert result.exit_code == 2 and "does not exist" in result.output
     assert holiday_rows() == []
+
+
+@pytest.mark.parametrize("first_sent, expected", [
+    (None, 1),                     # never sent, and the start-by day is long past
+    ("2027-03-02 15:00", 0),       # sent on the last allowed day (9.1: "within" includes it)
+    ("2027-03-05 09:00", 1),       # first sent three days late
+])
+def test_progress_counts_abnormal_reviews_started_after_the_two_trading_day_limit(
+        app, abnormal_campaign, make_client, first_sent, expected):
+    from app.campaigns.service import progress
+
+    start_by_of(abnormal_campaign, make_client())
+    target = db.session.scalars(sa.select(CampaignTarget)).one()
+    target.first_sent_at = at(first_sent) if first_sent else None
+    db.session.commit()
+    assert progress(abnormal_campaign, now=at("2027-03-08 09:00"))["late_starts"] == expected
