@@ -390,18 +390,8 @@ def _decide(ctx: _Context, target: CampaignTarget, stats: PassStats) -> Optional
             target.last_error = f"{channel}: {problem}"
             _next_channel(target)
             continue
-        if channel in ch.QUIET_CHANNELS and cal.in_quiet_hours(now, ctx.timezone(client.id), campaign.quiet_start,
-                                                                campaign.quiet_end):
-            target.next_action_at = cal.quiet_hours_end(now, ctx.timezone(client.id), campaign.quiet_start,
-                                                        campaign.quiet_end)
-            stats.deferred += 1
+        if _defer_if_needed(ctx, target, client, channel, stats):
             return None
-        if channel in ctx.budget:
-            if ctx.budget[channel] <= 0:
-                target.next_action_at = now + timedelta(seconds=cfg("CAMPAIGN_RATE_RETRY_SECONDS", 15))
-                stats.deferred += 1
-                return None
-            ctx.budget[channel] -= 1
         _set_invitation_channel(ctx, target, channel)
         if channel == "letter":
             return _hand_to_letters(ctx, target, stats)
@@ -411,6 +401,24 @@ def _decide(ctx: _Context, target: CampaignTarget, stats: PassStats) -> Optional
     _finalize(ctx, target, _unreached_state(target), target.last_error or "every channel of the plan failed")
     stats.finalized += 1
     return None
+
+
+def _defer_if_needed(ctx: "_Context", target: CampaignTarget, client: Client, channel: str,
+                     stats: PassStats) -> bool:
+    """Quiet hours in the client's zone and the channel's rate budget: True when the send waits."""
+    campaign, now = ctx.campaign, ctx.now
+    tz = ctx.timezone(client.id)
+    if channel in ch.QUIET_CHANNELS and cal.in_quiet_hours(now, tz, campaign.quiet_start, campaign.quiet_end):
+        target.next_action_at = cal.quiet_hours_end(now, tz, campaign.quiet_start, campaign.quiet_end)
+        stats.deferred += 1
+        return True
+    if channel in ctx.budget:
+        if ctx.budget[channel] <= 0:
+            target.next_action_at = now + timedelta(seconds=cfg("CAMPAIGN_RATE_RETRY_SECONDS", 15))
+            stats.deferred += 1
+            return True
+        ctx.budget[channel] -= 1
+    return False
 
 
 def _reminder(ctx: _Context, target: CampaignTarget, client: Client, stats: PassStats) -> Optional[Prepared]:
@@ -425,17 +433,8 @@ def _reminder(ctx: _Context, target: CampaignTarget, client: Client, stats: Pass
         target.reminders_sent = len(days)
         target.next_action_at = target.deadline
         return None
-    tz = ctx.timezone(client.id)
-    if channel in ch.QUIET_CHANNELS and cal.in_quiet_hours(now, tz, campaign.quiet_start, campaign.quiet_end):
-        target.next_action_at = cal.quiet_hours_end(now, tz, campaign.quiet_start, campaign.quiet_end)
-        stats.deferred += 1
+    if _defer_if_needed(ctx, target, client, channel, stats):
         return None
-    if channel in ctx.budget:
-        if ctx.budget[channel] <= 0:
-            target.next_action_at = now + timedelta(seconds=cfg("CAMPAIGN_RATE_RETRY_SECONDS", 15))
-            stats.deferred += 1
-            return None
-        ctx.budget[channel] -= 1
     target.reminders_sent += 1  # counted now: a crash never sends the same reminder twice
     attempt = _new_attempt(ctx, target, channel, "reminder")
     return Prepared(None, target.id, channel, "reminder", attempt["idempotency_key"],
