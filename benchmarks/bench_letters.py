@@ -110,7 +110,7 @@ def main() -> None:
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{workdir / 'bench.db'}", "SECRET_KEYS": ["bench"],
                       "PUBLIC_BASE_URL": "https://hf.example.com", "SERVER_NAME": "hf.example.com",
-                      "LETTER_OUTPUT_DIR": str(workdir / "out"), "AUDIT_ENABLED": True})
+                      "LETTER_OUTPUT_DIR": str(workdir / "out")})
     with app.app_context():
         from app.extensions import db
         from app.letters.service import Selection, create_batch, letter_content, run_batch

@@ -25,7 +25,6 @@ class ApiKey(db.Model):
     key_hash: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    last_used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     # URL prefixes callbacks may go to, and origins that may frame the gate page (mandatory mode).
     callback_prefixes: Mapped[list] = mapped_column(JSONType, default=list)
     frame_origins: Mapped[list] = mapped_column(JSONType, default=list)

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 94f7e35e1425
+Revision ID: 40316845617e
 Revises: 
-Create Date: 2026-11-25 00:08:49.896715
+Create Date: 2026-11-25 00:39:04.556847
 
 """
 from alembic import op
@@ -11,7 +11,7 @@ from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = '94f7e35e1425'
+revision = '40316845617e'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -45,7 +45,6 @@ def upgrade():
     sa.Column('key_hash', sa.String(length=64), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('revoked_at', sa.DateTime(), nullable=True),
-    sa.Column('last_used_at', sa.DateTime(), nullable=True),
     sa.Column('callback_prefixes', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.Column('frame_origins', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.Column('webhook_secret', sa.String(length=100), nullable=True),
