@@ -179,6 +179,14 @@ def assign(exception: ReviewException, assignee: StaffUser, actor: str,
     return followup
 
 
+def assigned_followup(exception: ReviewException, doing: str) -> ExceptionFollowup:
+    """The exception's follow-up record; 422 on 'status' when nobody was assigned yet."""
+    followup = followup_of(exception)
+    if followup is None:
+        raise FollowupError("status", f"assign the exception before {doing} it")
+    return followup
+
+
 def add_finding(exception: ReviewException, note: str, actor: str, remote_addr: Optional[str] = None) -> ExceptionEvent:
     """Record what the follow-up found."""
     _require_open(exception)
@@ -198,9 +206,7 @@ def escalate(exception: ReviewException, target: str, note: str, actor: str,
     except ValueError:
         raise FollowupError("target", "choose risk management or the business department") from None
     text = _note(note)
-    followup = followup_of(exception)
-    if followup is None:
-        raise FollowupError("status", "assign the exception before escalating it")
+    followup = assigned_followup(exception, "escalating")
     followup.escalated_to = to
     followup.escalated_at = utcnow()
     exception.status = ExceptionStatus.ESCALATED
@@ -219,9 +225,7 @@ def close(exception: ReviewException, outcome: str, note: str, actor: str,
     except ValueError:
         raise FollowupError("outcome", "choose an outcome") from None
     text = _note(note)
-    followup = followup_of(exception)
-    if followup is None:
-        raise FollowupError("status", "assign the exception before closing it")
+    followup = assigned_followup(exception, "closing")
     now = utcnow()
     followup.outcome = result
     followup.outcome_note = text
