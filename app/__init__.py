@@ -62,9 +62,10 @@ def _configure_secret_keys(app: Flask) -> None:
 
 
 def _configure_engine(engine: sa.Engine) -> None:
-    """SQLite: WAL so readers never wait for the writer, a busy timeout, foreign keys on."""
+    """SQLite: WAL so readers never wait for the writer, writers queued, foreign keys on."""
     if engine.dialect.name != "sqlite":
         return
+    from app.sqlite_writes import queue_writers
 
     @sa.event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
@@ -74,6 +75,8 @@ def _configure_engine(engine: sa.Engine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
+
+    queue_writers(engine)
 
 
 # Areas with a blueprint and CLI commands, registered explicitly in this order.

@@ -1,7 +1,7 @@
 """Benchmark: the client's path through a signed link against a bare Flask endpoint (issue 2).
 
     .venv/bin/python benchmarks/bench_client_path.py [--paths 1500] [--concurrency 32]
-        [--backends sqlite,postgresql] [--workers 2] [--threads 4] [--profile DIR]
+        [--backends sqlite,postgresql] [--workers 2] [--threads 1] [--keep-alive 5] [--profile DIR]
     .venv/bin/python benchmarks/bench_client_path.py --inprocess 200 [--backends sqlite]
 
 For each backend it builds a fresh database (SQLite file in a temp dir, or a PostgreSQL database
@@ -209,7 +209,7 @@ def bench_backend(backend: str, args) -> dict:
         results = {}
 
         # (a) the real app
-        with gunicorn("wsgi:app", env, args.workers, args.threads, log) as (base, proc):
+        with gunicorn("wsgi:app", env, args.workers, args.threads, log, args.keep_alive) as (base, proc):
             rec = Recorder()
             asyncio.run(drive(args.concurrency, paths[:warmup], lambda s, p: client_path(s, base, p, rec)))
             pids = [proc.pid, *worker_pids(proc.pid)]
@@ -227,7 +227,7 @@ def bench_backend(backend: str, args) -> dict:
                   f"core-seconds; server CPU per request {server_cpu / len(rec.all()) * 1000:.2f} ms")
 
         # (b) the bare endpoint, same setup, same number of requests
-        with gunicorn("_client_common:bare_app", env, args.workers, args.threads, log) as (base, proc):
+        with gunicorn("_client_common:bare_app", env, args.workers, args.threads, log, args.keep_alive) as (base, proc):
             total = args.paths * REQUESTS_PER_PATH
             rec = Recorder()
 
@@ -309,7 +309,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (both servers)")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker (both servers)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker (both servers)")
+    parser.add_argument("--keep-alive", type=int, default=5, help="seconds; 0 closes each connection (both servers)")
     parser.add_argument("--profile", metavar="DIR", help="record the real app's workers with py-spy (raw stacks)")
     parser.add_argument("--inprocess", type=int, metavar="N",
                         help="instead: N sequential paths through the test client; CPU and SQL statements per request")

@@ -2,7 +2,9 @@
 
 Goal (issue 5): 10,000 letters within 60 s on the 2-core machine, peak memory under 1 GiB, and the
 per-letter cost at most 2x the engine's own cost for the same pages (no QR code, no database),
-both measured in the same run. Also prints the naive one-PDF-per-letter cost on a sample.
+both measured in the same run. Also prints, on samples, the cost of laying every letter out on its
+own (the design before print_letters/stamp.py, many letters per PDF) and of the naive way (one
+WeasyPrint call and one PDF per letter).
 
     .venv/bin/python benchmarks/bench_letters.py [--letters 10000] [--processes N] [--chunk 200]
 """
@@ -67,8 +69,29 @@ class PeakRSS:
         self._stop.clear()
 
 
-def setup(app, n: int) -> list[int]:
-    """N clients and N letter invitations of the suitability questionnaire (not measured)."""
+def _product(i: int, varied: bool) -> dict:
+    name, risk = PRODUCTS[(i // 5) % 5] if varied else PRODUCTS[0]
+    return {"product_name": name, "product_risk": risk}
+
+
+def _name(i: int, surnames: str, given: str) -> str:
+    """Names as a register holds them: mostly three characters, some two or four, a few in Latin letters."""
+    if i % 97 == 0:
+        return f"Anna Lee-{i % 7}"
+    surname = "欧阳" if i % 13 == 0 else surnames[i % 20]
+    return surname + given[i % 23] + ("" if i % 5 == 0 else given[(i // 23) % 23])
+
+
+PRODUCTS = [("稳健理财1号", "R2"), ("沪深300指数增强私募基金", "R4"), ("科创板交易权限", "R4"),
+            ("国债逆回购", "R1"), ("中证500ETF联接基金A类份额", "R3")]
+
+
+def setup(app, n: int, varied: bool = False) -> list[int]:
+    """N clients and N letter invitations of the suitability questionnaire (not measured).
+
+    varied: each client has one of five risk levels and one of five products (names of different
+    lengths), so the letters print 25 different questionnaire texts, not one.
+    """
     from app.clients.models import Client, RiskLevel
     from app.db_types import utcnow
     from app.definitions.service import publish_builtin
@@ -83,16 +106,17 @@ def setup(app, n: int) -> list[int]:
 
     version = get_version("suitability")
     surnames, given = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗", "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英"
-    clients = [Client(account=f"B{i:08d}", name=surnames[i % 20] + given[i % 23] + given[(i // 23) % 23],
+    clients = [Client(account=f"B{i:08d}", name=_name(i, surnames, given),
                       postal_address=f"上海市浦东新区世纪大道{i % 900 + 1}号{i % 30 + 1}楼{i % 12 + 1}0{i % 4 + 1}室",
-                      risk_level=RiskLevel.C3, id_last4="123X") for i in range(n)]
+                      risk_level=list(RiskLevel)[i % 5] if varied else RiskLevel.C3, id_last4="123X")
+               for i in range(n)]
     db.session.add_all(clients)
     db.session.flush()
     expires = utcnow() + timedelta(days=40)
     db.session.add_all([Invitation(public_id=new_public_id(), short_code=new_short_code(), client_id=c.id,
                                    version_id=version.id, review_type=version.questionnaire.review_type,
-                                   channel=Channel.LETTER, context={"product_name": "稳健理财1号", "product_risk": "R3"},
-                                   expires_at=expires, created_by="bench") for c in clients])
+                                   channel=Channel.LETTER, context=_product(i, varied),
+                                   expires_at=expires, created_by="bench") for i, c in enumerate(clients)])
     db.session.commit()
     return [i for (i,) in db.session.execute(db.select(Invitation.id).order_by(Invitation.id))]
 
@@ -103,6 +127,8 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=os.cpu_count())
     parser.add_argument("--chunk", type=int, default=50)
     parser.add_argument("--naive-sample", type=int, default=10)
+    parser.add_argument("--layout-sample", type=int, default=20)
+    parser.add_argument("--varied", action="store_true", help="25 products x risk levels instead of one text")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-letters-"))
@@ -120,7 +146,7 @@ def main() -> None:
         from print_letters.render import render_pdf
 
         t0 = time.perf_counter()
-        ids = setup(app, args.letters)
+        ids = setup(app, args.letters, args.varied)
         print(f"setup: {len(ids)} clients and invitations in {time.perf_counter() - t0:.1f} s (not measured)")
 
         # 1. The real thing: select, read the database, sign links, draw QR codes, render, manifest.
@@ -143,7 +169,13 @@ def main() -> None:
             render_batch(contents, workdir / "engine", chunk_size=args.chunk, processes=args.processes)
             engine = time.perf_counter() - t0
 
-        # 3. The naive way on a sample: one WeasyPrint call (one PDF) per letter, one process.
+        # 3. Every letter laid out on its own, written many to a file (no stamping), one process.
+        sample = [replace(c, with_qr=True) for c in contents[: args.layout_sample]]
+        t0 = time.perf_counter()
+        render_batch(sample, workdir / "laid-out", chunk_size=len(sample), processes=1, stamp=False)
+        laid_out = (time.perf_counter() - t0) / max(len(sample), 1)
+
+        # 4. The naive way on a sample: one WeasyPrint call (one PDF) per letter, one process.
         sample = [replace(c, with_qr=True) for c in contents[: args.naive_sample]]
         css = page_css("zh-CN")
         t0 = time.perf_counter()
@@ -159,6 +191,8 @@ def main() -> None:
     print(f"engine only (same pages, no QR, no DB):  {engine:.1f} s = {engine / n * 1000:.1f} ms/letter wall; "
           f"peak RSS {engine_mem.peak / 2**20:.0f} MiB")
     print(f"ratio full / engine: {full / engine:.2f} (goal <= 2.0)")
+    print(f"each letter laid out on its own, 1 process: {laid_out * 1000:.0f} ms/letter "
+          f"(the stamped batch is {laid_out / (full / n * args.processes):.0f}x cheaper per letter of CPU)")
     print(f"naive one PDF per letter, 1 process: {naive * 1000:.0f} ms/letter "
           f"(x{args.processes} processes would be {naive / args.processes * 1000:.0f} ms/letter wall)")
     projected = full / n * 10_000

@@ -15,6 +15,9 @@ from typing import Callable, Iterable, Optional, Sequence
 from print_letters.glyphs import MissingGlyph
 from print_letters.layout import LetterContent, letter_html, page_css
 from print_letters.render import layout, write_pages
+from print_letters.stamp import (
+    DoesNotFit, Stamper, check_personal, group_key, personal_chars, questionnaire_keys, slot_widths, template_cache,
+)
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,55 @@ class Chunk:
 
     path: str
     letters: tuple[LetterContent, ...]
+    stamp: bool = True  # False: every letter laid out on its own (the design before print_letters.stamp)
 
 
 def render_chunk(chunk: Chunk) -> list[RenderedLetter | FailedLetter]:
+    """Write the chunk's letters, in order, into one PDF; a letter that cannot be built is reported."""
+    return stamp_chunk(chunk) if chunk.stamp else layout_chunk(chunk)
+
+
+def stamp_chunk(chunk: Chunk) -> list[RenderedLetter | FailedLetter]:
+    """Template pages plus each letter's stamp (print_letters.stamp); letters that do not fit, laid out."""
+    printable, rendered = [], []
+    for content in chunk.letters:
+        try:
+            check_personal(content)
+            printable.append(content)
+        except MissingGlyph as exc:
+            rendered.append(FailedLetter(content.letter_id, f"missing glyph: {exc}"))
+    failed = {item.letter_id: item for item in rendered}
+    if not printable:
+        return rendered
+    stamper = Stamper(personal_chars(printable))
+    keys, cache, first_page, results = questionnaire_keys(printable), template_cache(), 1, []
+    name = os.path.basename(chunk.path)
+    for content in chunk.letters:
+        if content.letter_id in failed:
+            results.append(failed[content.letter_id])
+            continue
+        try:
+            pages = _stamp_or_layout(stamper, cache, keys, content)
+        except MissingGlyph as exc:
+            results.append(FailedLetter(content.letter_id, f"missing glyph: {exc}"))
+            continue
+        results.append(RenderedLetter(content.letter_id, name, first_page, pages))
+        first_page += pages
+    if first_page > 1:
+        _write_atomically(chunk.path, lambda tmp: stamper.save(tmp, name))
+    return results
+
+
+def _stamp_or_layout(stamper: Stamper, cache, keys: dict, content: LetterContent) -> int:
+    try:
+        widths = slot_widths(stamper.faces, content)
+        template = cache.get(group_key(content, keys[id(content.questionnaire)], widths), content, widths)
+        return stamper.add_stamped(template, content)
+    except DoesNotFit:
+        return stamper.add_document(layout(letter_html(content), page_css(content.lang)).write_pdf())
+
+
+def layout_chunk(chunk: Chunk) -> list[RenderedLetter | FailedLetter]:
     """Lay out each letter on its own (page n of m per letter) and write them all into one PDF."""
     documents, rendered, first_page = [], [], 1
     for content in chunk.letters:
@@ -60,10 +109,14 @@ def render_chunk(chunk: Chunk) -> list[RenderedLetter | FailedLetter]:
     if not documents:
         return rendered
     pdf = write_pages(documents, metadata={"title": os.path.basename(chunk.path)})
-    tmp = chunk.path + ".part"
-    Path(tmp).write_bytes(pdf)
-    os.replace(tmp, chunk.path)  # a chunk file is either whole or absent
+    _write_atomically(chunk.path, lambda tmp: Path(tmp).write_bytes(pdf))
     return rendered
+
+
+def _write_atomically(path: str, write: Callable[[str], object]) -> None:
+    tmp = path + ".part"
+    write(tmp)
+    os.replace(tmp, path)  # a chunk file is either whole or absent
 
 
 def _warm_up() -> None:
@@ -78,15 +131,16 @@ def _warm_up() -> None:
 
 
 def split_chunks(letters: Sequence[LetterContent], out_dir: Path, chunk_size: int,
-                 prefix: str = "letters") -> list[Chunk]:
+                 prefix: str = "letters", stamp: bool = True) -> list[Chunk]:
     """Cut the letters into chunks of chunk_size, named prefix-0001.pdf, prefix-0002.pdf, …"""
-    return [Chunk(str(out_dir / f"{prefix}-{i // chunk_size + 1:04d}.pdf"), tuple(letters[i:i + chunk_size]))
+    return [Chunk(str(out_dir / f"{prefix}-{i // chunk_size + 1:04d}.pdf"), tuple(letters[i:i + chunk_size]), stamp)
             for i in range(0, len(letters), chunk_size)]
 
 
 def render_batch(letters: Sequence[LetterContent], out_dir: Path, *, chunk_size: int = 50,
                  processes: Optional[int] = None, prefix: str = "letters",
-                 progress: Optional[Callable[[int], None]] = None) -> list[RenderedLetter | FailedLetter]:
+                 progress: Optional[Callable[[int], None]] = None,
+                 stamp: bool = True) -> list[RenderedLetter | FailedLetter]:
     """Render all letters into chunk PDFs under out_dir; progress(n) is called as n more letters are done.
 
     processes=None uses every core; 1 renders in this process (tests, tiny batches).
@@ -94,7 +148,7 @@ def render_batch(letters: Sequence[LetterContent], out_dir: Path, *, chunk_size:
     cannot be built comes back as a FailedLetter with the reason.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    chunks = split_chunks(letters, out_dir, chunk_size, prefix)
+    chunks = split_chunks(letters, out_dir, chunk_size, prefix, stamp)
     processes = min(processes or os.cpu_count() or 1, max(len(chunks), 1))
     results: dict[int, list[RenderedLetter]] = {}
     if processes <= 1:

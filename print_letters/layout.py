@@ -6,11 +6,14 @@ LetterContent with the questionnaire already localized and filled (questionnaire
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Optional
 
 import jinja2
+from markupsafe import Markup, escape
 
 from print_letters.envelopes import DEFAULT_ENVELOPES, EnvelopeWindow
 from print_letters.glyphs import MissingGlyph, check_texts
@@ -54,12 +57,84 @@ class LetterContent:
     return_address: str = ""
     envelope: EnvelopeWindow = field(default_factory=lambda: DEFAULT_ENVELOPES["dl"])
     with_qr: bool = True  # False only to measure the engine's own cost (benchmarks)
+    # The placeholder values, in the order of their marks in `questionnaire` (client_name first).
+    personal: tuple[tuple[str, str], ...] = ()
+
+
+# Placeholder values are put in at printing, not when the questionnaire is localized: the letters
+# of a batch then share one localized questionnaire, in which each placeholder is a mark (a
+# private-use character); LetterContent.personal holds the values in mark order, the client's name
+# first. letter_html writes the values in, or leaves slots for the stamp (print_letters/stamp.py).
+MARK_BASE = 0xE000
+_MARKS = re.compile("[\ue000-\ue0ff]")
+
+
+def mark(index: int) -> str:
+    """The mark of the index-th personal value."""
+    return chr(MARK_BASE + index)
+
+
+NAME_MARK = mark(0)  # the client's name is always the first personal value
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    """Lay a letter out as a template: personal values become empty slots of a fixed size.
+
+    widths: the width of each placeholder's slots, in em of the text around them (a group's
+    values fit). samples: a representative value per text slot of the cover and the footers
+    (letter_id, short_code, short_url), laid out hidden so that the slot has a position, a font
+    and a baseline.
+    """
+
+    widths: tuple[tuple[str, float], ...]
+    samples: tuple[tuple[str, str], ...]
+
+
+def _slot_markup(name: str, sample: str, style: str = "") -> Markup:
+    return Markup('<span class="slot" data-slot="{}"{}><span class="ghost">{}</span></span>').format(
+        name, Markup(f' style="{style}"') if style else "", sample)
+
+
+def _personal(template: Optional[TemplateSpec], content: "LetterContent"):
+    """The `personal` filter: a questionnaire text with its values written in, or slots for them."""
+    values = content.personal or (("client_name", content.recipient_name),)
+    widths = dict(template.widths) if template else {}
+
+    def value(found) -> Markup:
+        key, text = values[ord(found.group()) - MARK_BASE]
+        if template:
+            return _slot_markup(f"ph:{key}", "国", f"width: {widths[key]:.3f}em")
+        return escape(text)
+
+    def personal(text) -> Markup:
+        if not text:
+            return Markup("")
+        text, parts, last = str(text), [], 0
+        for found in _MARKS.finditer(text):
+            parts += [escape(text[last:found.start()]), value(found)]
+            last = found.end()
+        parts.append(escape(text[last:]))
+        return Markup("").join(parts)
+
+    return personal
+
+
+def _slot(template: Optional[TemplateSpec]):
+    """The `slot` function: a personal value as text, or (template) a hidden sample holding its place."""
+    samples = dict(template.samples) if template else {}
+
+    def slot(name: str, value: str) -> Markup:
+        return _slot_markup(name, samples[name]) if template else escape(value)
+
+    return slot
 
 
 @functools.lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True)
+    env.filters["personal"] = jinja2.pass_context(lambda context, text: context["personal"](text))
     return env
 
 
@@ -113,7 +188,10 @@ def _form_items(questionnaire: dict, lang: str) -> list[dict]:
 
 
 def _text_fields(content: LetterContent) -> list[tuple[str, str]]:
-    """Every variable text of the letter with the field it comes from, for the glyph check."""
+    """Every variable text of the letter with the field it comes from, for the glyph check.
+
+    Marks are not characters to print: the values themselves are checked, as `personal`.
+    """
     fields = [("recipient_name", content.recipient_name), ("postal_address", content.postal_address),
               ("purpose", content.purpose), ("privacy_notice", content.privacy_notice),
               ("return_address", content.return_address), ("firm.name", content.firm.name),
@@ -127,24 +205,32 @@ def _text_fields(content: LetterContent) -> list[tuple[str, str]]:
             fields.append((f"questions[{i}].options[{j}].label", option["label"]))
         for key in ("min_label", "max_label"):
             fields.append((f"questions[{i}].{key}", question.get(key) or ""))
-    return fields
+    fields += [(f"personal.{key}", value) for key, value in content.personal]
+    return [(name, _MARKS.sub("", text or "")) for name, text in fields]
 
 
-def letter_html(content: LetterContent) -> str:
-    """The whole letter as one HTML document; raises MissingGlyph before anything is rendered."""
+def letter_html(content: LetterContent, template: Optional[TemplateSpec] = None) -> str:
+    """The whole letter as one HTML document; raises MissingGlyph before anything is rendered.
+
+    With a TemplateSpec, the personal values (name, address, letter id, short code and URL, QR
+    codes) are left as slots, for print_letters.stamp.
+    """
     check_texts(_text_fields(content))
     words = WORDS.get(content.lang, WORDS["zh-CN"])
     window = content.envelope
+    draw_qr = content.with_qr and template is None
     html = _environment().get_template("letter.html").render(
         c=content, w=words, firm=content.firm, items=_form_items(content.questionnaire, content.lang),
         window=window, win_top=window.top_mm - MARGIN_TOP, win_left=window.left_mm - MARGIN_LEFT,
         body_top=window.top_mm + window.height_mm - MARGIN_TOP + 6,
-        qr=qr_png_data_uri(content.invitation_url) if content.with_qr else None,
-        id_qr=qr_png_data_uri(content.letter_id) if content.with_qr else None,
+        qr=qr_png_data_uri(content.invitation_url) if draw_qr else None,
+        id_qr=qr_png_data_uri(content.letter_id) if draw_qr else None,
         address_lines=[line.strip() for line in content.postal_address.splitlines() if line.strip()],
+        template=template, personal=_personal(template, content), slot=_slot(template),
+        dear=words["dear"].split("{name}", 1), name_mark=NAME_MARK,
     )
     # The template's own words (and anything the checks above could miss) are checked too.
-    check_texts([("letter", html)])
+    check_texts([("letter", _MARKS.sub("", html))])
     return html
 
 
@@ -159,4 +245,4 @@ def page_css(lang: str) -> str:
                .replace("/*MARGINS*/", f"{MARGIN_TOP}mm {MARGIN_RIGHT}mm {MARGIN_BOTTOM}mm {MARGIN_LEFT}mm"))
 
 
-__all__ = ["Firm", "LetterContent", "MissingGlyph", "letter_html", "page_css"]
+__all__ = ["Firm", "LetterContent", "MissingGlyph", "NAME_MARK", "TemplateSpec", "letter_html", "mark", "page_css"]

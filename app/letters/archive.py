@@ -51,11 +51,17 @@ def _staff_name(username: Optional[str]) -> Optional[str]:
     return db.session.scalar(sa.select(StaffUser.display_name).where(StaffUser.username == username))
 
 
-def register_response(response: Response, invitation: Invitation) -> ArchiveEntry:
-    """Add the register row of a completed review (called inside the submit transaction)."""
-    existing = db.session.scalars(sa.select(ArchiveEntry).where(ArchiveEntry.response_id == response.id)).one_or_none()
-    if existing is not None:
-        return existing
+def register_response(response: Response, invitation: Invitation, *, new: bool = False) -> ArchiveEntry:
+    """Add the register row of a completed review (called inside the submit transaction).
+
+    new=True says the response was stored in this very transaction, so it cannot have a row yet
+    (one SELECT less inside the submit's write lock).
+    """
+    if not new:
+        existing = db.session.scalars(
+            sa.select(ArchiveEntry).where(ArchiveEntry.response_id == response.id)).one_or_none()
+        if existing is not None:
+            return existing
     client = invitation.client
     entry = ArchiveEntry(
         response_id=response.id, client_id=client.id, archived_at=response.submitted_at,
@@ -70,7 +76,7 @@ def register_response(response: Response, invitation: Invitation) -> ArchiveEntr
 
 @response_stored.connect
 def _on_response_stored(response: Response, invitation: Invitation, **_extra) -> None:
-    register_response(response, invitation)
+    register_response(response, invitation, new=True)  # the signal is sent only for a new response
 
 
 def note_letter_archived(response: Response, letter: Letter, keyed_by: str, verifier: StaffUser) -> None:

@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Optional
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 from flask import current_app, has_request_context
 
 from app.audit.service import record
@@ -36,9 +37,9 @@ from app.reviews.signals import response_stored
 from print_letters.batch import FailedLetter, RenderedLetter, render_batch
 from print_letters.envelopes import envelopes_from
 from print_letters.glyphs import MissingGlyph
-from print_letters.layout import Firm, LetterContent
+from print_letters.layout import Firm, LetterContent, mark
 from questionnaires.answers import validate_answers
-from questionnaires.placeholders import localize
+from questionnaires.placeholders import fill, localize, placeholders_in
 
 LETTER_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O/1/I: typed back from paper
 JOB_KIND = "letters.render_batch"
@@ -250,12 +251,34 @@ def skip_reason(invitation: Invitation) -> Optional[str]:
     return None
 
 
+def _printed_questionnaire(version: QuestionnaireVersion, lang: str, cache: Optional[dict]) -> tuple[dict, tuple]:
+    """(questionnaire localized with a mark for each placeholder, the placeholder names in mark order).
+
+    The values are put in at printing (print_letters.layout), so every letter of a version shares
+    one localized questionnaire and, when stamped, one laid-out template per width of its values.
+    """
+    key = (version.id, lang)
+    if cache is not None and key in cache:
+        return cache[key]
+    names = ("client_name", *sorted(placeholders_in(version.definition) - {"client_name"}))
+    marks = {name: mark(index) for index, name in enumerate(names)}
+    printed = (localize(version.definition, lang, marks), names)
+    if cache is not None:
+        cache[key] = printed
+    return printed
+
+
 def letter_content(invitation: Invitation, code: str, envelope: str, *, lang: Optional[str] = None,
-                   with_qr: bool = True) -> LetterContent:
-    """Everything printed on one letter, from the invitation and the configuration."""
+                   with_qr: bool = True, cache: Optional[dict] = None) -> LetterContent:
+    """Everything printed on one letter, from the invitation and the configuration.
+
+    cache: a dict shared by the letters of one batch (their localized questionnaires).
+    """
     lang = lang or setting("LETTER_LANG")
     url, short = _links(invitation)
-    questionnaire = localize(invitation.version.definition, lang, reviews.render_context(invitation))
+    questionnaire, names = _printed_questionnaire(invitation.version, lang, cache)
+    context = reviews.render_context(invitation)
+    personal = tuple((name, fill("{" + name + "}", context)) for name in names)
     purposes = PURPOSES.get(lang, PURPOSES["zh-CN"])
     return LetterContent(
         letter_id=code, lang=lang, recipient_name=invitation.client.name,
@@ -265,7 +288,7 @@ def letter_content(invitation: Invitation, code: str, envelope: str, *, lang: Op
         invitation_url=url, short_url=short, short_code=invitation.short_code, questionnaire=questionnaire,
         privacy_notice=setting("LETTER_PRIVACY_NOTICE").get(lang) or setting("LETTER_PRIVACY_NOTICE")["zh-CN"],
         firm=_firm(), return_address=setting("LETTER_RETURN_ADDRESS"), envelope=envelopes()[envelope],
-        with_qr=with_qr,
+        with_qr=with_qr, personal=personal,
     )
 
 
@@ -294,16 +317,17 @@ def run_batch(batch_id: int, progress: Optional[Callable[[int], None]] = None,
     _set_progress(batch_id, status=BatchStatus.RENDERING.value, started_at=started, rendered=0, error=None)
     invitations = db.session.scalars(
         sa.select(Invitation).where(Invitation.id.in_(batch.invitation_ids)).order_by(Invitation.id)
+        .options(selectinload(Invitation.client), selectinload(Invitation.version))  # not one query per letter
     ).all()
     existing = {letter.invitation_id: letter for letter in db.session.scalars(
         sa.select(Letter).where(Letter.invitation_id.in_(batch.invitation_ids)))}
-    contents, skipped, rows, new_codes = [], [], {}, {}
+    contents, skipped, rows, new_codes, shared = [], [], {}, {}, {}
     for invitation in invitations:
         reason = skip_reason(invitation)
         letter = existing.get(invitation.id)
         code = letter.code if letter else new_codes.setdefault(invitation.id, new_letter_code())
         if reason is None:
-            contents.append(letter_content(invitation, code, batch.envelope))
+            contents.append(letter_content(invitation, code, batch.envelope, cache=shared))
             rows[code] = invitation
             continue
         skipped.append({"invitation_id": invitation.id, "client_account": invitation.client.account,

@@ -195,7 +195,8 @@ def gate_token(session: MandatorySession) -> str:
 
 def gate_url(session: MandatorySession) -> str:
     """The URL the business system shows to the client."""
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("mandatory.gate", token=gate_token(session))
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("mandatory.gate", token=gate_token(session),
+                                                                       _external=False)
 
 
 def session_from_gate_token(token: str) -> Optional[MandatorySession]:

@@ -20,6 +20,14 @@ from questionnaires.forms import form_data_as_raw
 from questionnaires.placeholders import localize
 
 bp = Blueprint("respond", __name__, template_folder="templates")
+
+
+@bp.app_template_global()
+def question_words() -> dict:
+    """The fixed phrases of a question block (respond/_question.html), translated once per page."""
+    return {"required": _("(required)"), "conditional": _("(answer if it applies to you)"),
+            "many": _("You may choose more than one."), "agree": _("I have read the above and agree"),
+            "date": _("Format: YYYY-MM-DD")}
 VERIFIED_KEY = "verified_invitations"
 
 
@@ -125,15 +133,15 @@ def form(token: str):
     ensure_answerable(invitation)
     if not identity_verified(invitation):
         return redirect(url_for(".identity", token=token), code=303)
-    first_open = invitation.status is InvitationStatus.PENDING
-    service.mark_opened(invitation)
     form_class = questionnaire_form_class(invitation.version, current_lang(), service.render_context(invitation))
     if request.method == "GET":
         page = _render_form(invitation, form_class(data=invitation.draft_answers or {}), token)
-        db.session.commit()  # after rendering: a commit expires, and would reload, all the page reads
+        # Written after rendering: on SQLite the first write takes the one writer lock, which
+        # should not be held while the page renders (app/sqlite_writes.py); and a commit expires,
+        # and would reload, all the page reads.
+        _remember_opened(invitation)
         return page
-    if first_open:
-        db.session.commit()
+    _remember_opened(invitation)
     form = form_class()
     if not form.validate_on_submit():  # only the CSRF token is checked here
         abort(400, _("The form expired. Please reload the page and answer again."))
@@ -143,6 +151,12 @@ def form(token: str):
         db.session.commit()
         return _render_form(invitation, form, token, saved=True)
     return _submit(invitation, form, raw, token)
+
+
+def _remember_opened(invitation: Invitation) -> None:
+    if invitation.status is InvitationStatus.PENDING:
+        service.mark_opened(invitation)
+        db.session.commit()
 
 
 def _submit(invitation: Invitation, form, raw: dict, token: str):

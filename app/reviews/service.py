@@ -57,12 +57,15 @@ def link_signer() -> LinkSigner:
 def invitation_url(invitation: Invitation) -> str:
     """The signed link a client opens."""
     token = link_signer().sign(invitation.public_id)
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("respond.form", token=token)
+    # _external=False: outside a request, with SERVER_NAME set, url_for would add a scheme and host.
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("respond.form", token=token,
+                                                                       _external=False)
 
 
 def short_url(invitation: Invitation) -> str:
     """A short link fit for an SMS; it redirects to the signed link."""
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("respond.short", code=invitation.short_code)
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("respond.short", code=invitation.short_code,
+                                                                       _external=False)
 
 
 def auto_context(client: Client) -> dict:
