@@ -81,13 +81,13 @@ NAME_MARK = mark(0)  # the client's name is always the first personal value
 class TemplateSpec:
     """Lay a letter out as a template: personal values become empty slots of a fixed size.
 
-    widths: the width of each placeholder's slots, in em of the text around them (a group's
-    values fit). samples: a representative value per text slot of the cover and the footers
+    widths: the width of each placeholder's slots, (regular, bold) in em of the text around
+    them (a group's values fit). samples: a representative value per text slot of the cover and the footers
     (letter_id, short_code, short_url), laid out hidden so that the slot has a position, a font
     and a baseline.
     """
 
-    widths: tuple[tuple[str, float], ...]
+    widths: tuple[tuple[str, tuple[float, float]], ...]
     samples: tuple[tuple[str, str], ...]
 
 
@@ -104,7 +104,8 @@ def _personal(template: Optional[TemplateSpec], content: "LetterContent"):
     def value(found) -> Markup:
         key, text = values[ord(found.group()) - MARK_BASE]
         if template:
-            return _slot_markup(f"ph:{key}", "国", f"width: {widths[key]:.3f}em")
+            regular, bold = widths[key]  # letter.css gives slots in bold text the bold width
+            return _slot_markup(f"ph:{key}", "国", f"width: {regular:.4f}em; --bold-width: {bold:.4f}em")
         return escape(text)
 
     def personal(text) -> Markup:

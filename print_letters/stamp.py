@@ -480,21 +480,20 @@ class Stamper:
 
 # --- Groups -----------------------------------------------------------------------------------
 
-def slot_em(faces: dict[bool, Face], value: str) -> float:
-    """A value's slot width in em: its widest face, rounded up to 1/64 em.
+def slot_em(face: Face, value: str) -> float:
+    """A value's slot width in em, rounded up to 1/64 em.
 
     Chinese text is whole em wide and fills its slot exactly; other text leaves at most 1/64 em
     (0.2 px at 10 pt), so lines break where they would have. Values of the same width share a
     template: the digits are tabular, so C1–C5 or R1–R5 are one width.
     """
-    widest = max(faces[False].measure(value), faces[True].measure(value))
-    return -(-widest * 64 // 1) / 64
+    return -(-face.measure(value) * 64 // 1) / 64
 
 
-def slot_widths(faces: dict[bool, Face], content: LetterContent) -> tuple[tuple[str, float], ...]:
-    """The slot width of each placeholder value of the letter (part of its group key)."""
+def slot_widths(faces: dict[bool, Face], content: LetterContent) -> tuple:
+    """The (regular, bold) slot widths of each placeholder value of the letter (part of its group key)."""
     personal = content.personal or (("client_name", content.recipient_name),)
-    return tuple((name, slot_em(faces, value)) for name, value in personal)
+    return tuple((name, (slot_em(faces[False], value), slot_em(faces[True], value))) for name, value in personal)
 
 
 def group_key(content: LetterContent, questionnaire_key: str, widths: tuple) -> tuple:
