@@ -5,6 +5,9 @@ SHELL := /bin/bash
 HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 2
+# One thread per worker measured best on 2 cores (docs/perf-client.md); gthread keeps idle
+# keep-alive connections out of the way. Put a buffering proxy (nginx) in front for slow clients.
+THREADS ?= 1
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -45,7 +48,8 @@ run: db
 	@echo "Serving on http://$(HOST):$(PORT) with a background worker (Ctrl-C stops both)"
 	@$(BIN)/flask worker & WORKER=$$!; \
 	  trap 'kill -TERM $$WORKER 2>/dev/null; wait $$WORKER 2>/dev/null' EXIT INT TERM; \
-	  $(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - \
+	  $(BIN)/gunicorn --workers $(WORKERS) --worker-class gthread --threads $(THREADS) \
+	    --bind $(HOST):$(PORT) --access-logfile - \
 	    --access-logformat '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms' wsgi:app
 
 test: setup-test

@@ -3,15 +3,16 @@
 Why: WeasyPrint lays a 4-page letter out in about 120 ms of CPU, ten times the whole budget of a
 letter (issue 5: 10,000 letters in 60 s on 2 cores leaves 12 ms of CPU each). The letters of a
 batch share nearly everything (the questionnaire, the firm, the dates); what differs is a handful
-of short values: the name, the address, the letter id, the short code and link, two QR codes.
+of short values: the name, the address, the letter id, the short code and link, the
+questionnaire's placeholder values (the name again, the product, the risk levels), two QR codes.
 So, as print shops do with mail merges:
 
 1. **Template.** A letter is laid out once per group of letters that print the same text, with
    every personal value left as a slot (layout.letter_html with a TemplateSpec): hidden sample
    text that gives the slot its place, font size, weight, colour and baseline, or an empty box
-   for a QR code. The slots are read from WeasyPrint's laid-out boxes. The name sits inside
-   sentences, so its slot has a fixed width, and the letters are grouped by the width of their
-   name (Chinese names are whole em wide, so they fill their slot exactly).
+   for a QR code. The slots are read from WeasyPrint's laid-out boxes. Placeholder values sit
+   inside sentences, so their slots have a fixed width, and the letters are grouped by the
+   widths of their values (Chinese text is whole em wide, so it fills its slot exactly).
 2. **Glyph sheet.** The characters of the chunk's personal values are laid out once, in the
    regular and the bold face; the PDF holds them as subset fonts whose ToUnicode maps give each
    character's glyph code and whose widths give its advance.
@@ -19,7 +20,7 @@ So, as print shops do with mail merges:
    once per file) plus a few text and image operators at the slots, written with pikepdf.
 
 A letter whose values do not fit their slots (an address of more lines than the window holds, a
-link wider than its line) is laid out on its own, as before; so is any letter when the template
+link or a placeholder value wider than its line) is laid out on its own, as before; so is any letter when the template
 cannot be made. WeasyPrint stays the only layout engine: the stamp only places short single
 lines of text and images where WeasyPrint's own layout put their samples.
 """
