@@ -64,7 +64,10 @@ def stamp_chunk(chunk: Chunk) -> list[RenderedLetter | FailedLetter]:
     failed = {item.letter_id: item for item in rendered}
     if not printable:
         return rendered
-    stamper = Stamper(personal_chars(printable))
+    try:
+        stamper = Stamper(personal_chars(printable))
+    except DoesNotFit:  # no glyph sheet, no stamp: every letter laid out on its own
+        return layout_chunk(chunk)
     keys, cache, first_page, results = questionnaire_keys(printable), template_cache(), 1, []
     name = os.path.basename(chunk.path)
     for content in chunk.letters:

@@ -1,7 +1,8 @@
 """A letter as HTML: the cover page for a window envelope, then the questionnaire as a paper form.
 
 Everything here is plain data in, HTML text out; no database, no Flask. The caller gives a
-LetterContent with the questionnaire already localized and filled (questionnaires.placeholders).
+LetterContent with the questionnaire already localized, a mark in place of each placeholder
+value (mark()), and the values in `personal`.
 """
 from __future__ import annotations
 
@@ -82,9 +83,9 @@ class TemplateSpec:
     """Lay a letter out as a template: personal values become empty slots of a fixed size.
 
     widths: the width of each placeholder's slots, (regular, bold) in em of the text around
-    them (a group's values fit). samples: a representative value per text slot of the cover and the footers
-    (letter_id, short_code, short_url), laid out hidden so that the slot has a position, a font
-    and a baseline.
+    them (a group's values fit). samples: a representative value per text slot of the cover and
+    the footers (letter_id, short_code, short_url), laid out hidden so that the slot has a
+    position, a font and a baseline.
     """
 
     widths: tuple[tuple[str, tuple[float, float]], ...]

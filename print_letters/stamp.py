@@ -130,7 +130,7 @@ def _first_text(box):
     for inner, _right in _walk(box, 0):
         if type(inner).__name__ == "TextBox":
             return inner
-    raise ValueError("a slot without its sample text")
+    raise DoesNotFit("a slot without its sample text")
 
 
 def _classes(box) -> set[str]:
@@ -166,7 +166,7 @@ def _window_slot(page: int, window_box) -> WindowSlot:
             elif "ghost" in parent_classes:
                 baselines.append(box.position_y + box.baseline)
     if address is None or recipient is None or len(baselines) != ADDRESS_LINES:
-        raise ValueError("the template's window lacks its ghost lines")
+        raise DoesNotFit("the template's window lacks its ghost lines")
     first = _first_text(address)
     return WindowSlot(
         page=page, x=address.content_box_x(), width=address.width, baselines=tuple(baselines),
@@ -177,7 +177,12 @@ def _window_slot(page: int, window_box) -> WindowSlot:
 
 
 def find_slots(document) -> tuple[list[TextSlot], list[ImageSlot], Optional[WindowSlot]]:
-    """The slots of a laid-out template document, page by page."""
+    """The slots of a laid-out template document, page by page.
+
+    WeasyPrint has no public API for its box tree; `Page._page_box` is the tree its own drawing
+    code walks (weasyprint==66.0 is pinned; tests/letters/test_stamp.py compares stamped pages with
+    pages laid out one by one, so a change there fails the tests, not the letters).
+    """
     texts, images, window = [], [], None
     for number, page in enumerate(document.pages):
         seen = set()
@@ -300,7 +305,7 @@ def glyph_sheet(chars: str) -> GlyphSheet:
             face.codes.update(_to_unicode(font.ToUnicode.read_bytes()))
             face.widths.update(widths)
     if not faces:
-        raise ValueError("the glyph sheet holds no font")
+        raise DoesNotFit("the glyph sheet holds no font")
     faces.setdefault(True, faces.get(False))
     faces.setdefault(False, faces.get(True))
     return GlyphSheet(faces, pdf)

@@ -174,13 +174,17 @@ def test_reprint_of_a_batch_keeps_the_letter_ids(printed_letter, letter_app):
     assert letter.print_count == 2
 
 
-def test_single_letter_reprint_returns_its_pdf(client, login, printed_letter):
+def test_single_letter_reprint_returns_its_pdf(client, login, printed_letter, make_client, tmp_path):
     login()
-    letter, _batch = printed_letter()
+    letter, _batch = printed_letter(make_client(name="欧阳明月"))
     page = client.get("/console/letters/")
     response = client.post("/console/letters/reprint", data={
         "csrf_token": csrf_from(page.get_data(as_text=True)), "letter_id": letter.code.lower().replace("-", "")})
     assert response.status_code == 200 and response.data.startswith(b"%PDF-")
+    # Laid out on its own: the placeholders are written into the questionnaire's sentences.
+    (tmp_path / "reprint.pdf").write_bytes(response.data)
+    text = pdf_text(tmp_path / "reprint.pdf").replace(" ", "")
+    assert "请问您是欧阳明月本人" in text and "“稳健理财1号”" in text and letter.code in text
 
 
 def test_reprint_of_an_unknown_letter_id_is_404(client, login):
