@@ -201,10 +201,7 @@ def retire(key: str, number: int):
 # --- invitations ------------------------------------------------------------------------------
 
 def get_invitation_or_404(invitation_id: int) -> Invitation:
-    invitation = db.session.get(Invitation, invitation_id)
-    if invitation is None:
-        abort(404, _("There is no such invitation."))
-    return invitation
+    return db.get_or_404(Invitation, invitation_id, description=_("There is no such invitation."))
 
 
 @bp.get("/invitations")
@@ -292,9 +289,7 @@ def invitation(invitation_id: int):
 @roles_required(*READ_INVITATIONS)
 def response(response_id: int):
     """One response rendered as answered, against the version it was given on."""
-    response = db.session.get(Response, response_id)
-    if response is None:
-        abort(404, _("There is no such response."))
+    response = db.get_or_404(Response, response_id, description=_("There is no such response."))
     text_lang = _text_lang()
     context = reviews.render_context(response.invitation)
     return render_template("console/response.html", response=response, invitation=response.invitation,
@@ -320,8 +315,6 @@ def clients():
 @roles_required(*READ_CLIENTS)
 def client(client_id: int):
     """One client (masked) and the client's invitations."""
-    client = db.session.get(Client, client_id)
-    if client is None:
-        abort(404, _("There is no such client."))
+    client = db.get_or_404(Client, client_id, description=_("There is no such client."))
     query = queries.invitations_query(utcnow(), client_id=client.id)
     return render_template("console/client.html", client=client, page=queries.paginate(query, _page_number()))

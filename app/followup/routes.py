@@ -38,10 +38,7 @@ def _tz():
 
 def get_exception_or_404(exception_id: int) -> ReviewException:
     """The exception, or 404."""
-    exception = db.session.get(ReviewException, exception_id)
-    if exception is None:
-        abort(404)
-    return exception
+    return db.get_or_404(ReviewException, exception_id)
 
 
 def _may_read(exception: ReviewException) -> bool:
@@ -191,7 +188,7 @@ def record_objection(exception_id: int):
 @roles_required(Role.REVIEW_MANAGER)
 def answer_objection(objection_id: int):
     """The review manager's verification result and handling suggestion (8.3.3)."""
-    objection = db.session.get(Objection, objection_id) or abort(404)
+    objection = db.get_or_404(Objection, objection_id)
     return _step(objection.exception_id, _manager_only, lambda e: service.answer_objection(
         db.session.get(Objection, objection_id), request.form.get("answer", ""),
         request.form.get("upheld") == "1", actor_name(), request.remote_addr))

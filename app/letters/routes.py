@@ -35,7 +35,7 @@ def _fail(exc: service.LetterError):
 
 def get_batch_or_404(batch_id: int) -> LetterBatch:
     """The batch, or 404."""
-    return db.session.get(LetterBatch, batch_id) or abort(404, _("No such batch."))
+    return db.get_or_404(LetterBatch, batch_id, description=_("No such batch."))
 
 
 @bp.get("/")
