@@ -19,7 +19,7 @@ from markupsafe import Markup, escape
 from print_letters.envelopes import DEFAULT_ENVELOPES, EnvelopeWindow
 from print_letters.glyphs import MissingGlyph, check_texts
 from print_letters.instructions import condition_text, jump_targets, question_numbers
-from print_letters.qr import qr_data_uri, qr_png_data_uri
+from print_letters.qr import qr_png_data_uri
 
 TEMPLATES = Path(__file__).with_name("templates")
 # Page margins (mm) shared by the CSS and the window placement.
@@ -61,6 +61,11 @@ class LetterContent:
     # The placeholder values, in the order of their marks in `questionnaire` (client_name first).
     personal: tuple[tuple[str, str], ...] = ()
 
+    @property
+    def values(self) -> tuple[tuple[str, str], ...]:
+        """The placeholder values; without any, the name alone (the greeting's placeholder)."""
+        return self.personal or (("client_name", self.recipient_name),)
+
 
 # Placeholder values are put in at printing, not when the questionnaire is localized: the letters
 # of a batch then share one localized questionnaire, in which each placeholder is a mark (a
@@ -99,7 +104,7 @@ def _slot_markup(name: str, sample: str, style: str = "") -> Markup:
 
 def _personal(template: Optional[TemplateSpec], content: "LetterContent"):
     """The `personal` filter: a questionnaire text with its values written in, or slots for them."""
-    values = content.personal or (("client_name", content.recipient_name),)
+    values = content.values
     widths = dict(template.widths) if template else {}
 
     def value(found) -> Markup:

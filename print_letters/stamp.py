@@ -35,11 +35,12 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import pikepdf
+from markupsafe import escape
 from pikepdf import Array, Dictionary, Name
 
 from print_letters.glyphs import check_texts
 from print_letters.layout import WORDS, LetterContent, TemplateSpec, letter_html, page_css
-from print_letters.qr import LETTER_MASK, qr_matrix
+from print_letters.qr import qr_bitmap
 from print_letters.render import layout
 
 PX_TO_PT = 0.75  # WeasyPrint lays out in CSS px (1/96 in); PDF user space is in points (1/72 in)
@@ -294,7 +295,7 @@ class GlyphSheet:
 def glyph_sheet(chars: str) -> GlyphSheet:
     """Lay the characters out once in the regular and the bold face."""
     spaced = " ".join(sorted(set(chars) - {" ", "\n"}))
-    html = f'<p style="font-weight: 400">{_escape(spaced)}</p><p style="font-weight: 700">{_escape(spaced)}</p>'
+    html = f'<p style="font-weight: 400">{escape(spaced)}</p><p style="font-weight: 700">{escape(spaced)}</p>'
     pdf = pikepdf.open(io.BytesIO(layout(html, GLYPH_SHEET_CSS).write_pdf()))
     faces: dict[bool, Face] = {}
     for page in pdf.pages:
@@ -309,10 +310,6 @@ def glyph_sheet(chars: str) -> GlyphSheet:
     faces.setdefault(True, faces.get(False))
     faces.setdefault(False, faces.get(True))
     return GlyphSheet(faces, pdf)
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 # --- Stamping ---------------------------------------------------------------------------------
@@ -363,14 +360,9 @@ def wrap(face: Face, text: str, width_em: float) -> list[str]:
 
 def _qr_image(pdf: pikepdf.Pdf, data: str) -> pikepdf.Object:
     """A QR code as a 1-bit image XObject, one sample per module (printed with crisp edges)."""
-    from PIL import Image
-
-    matrix = qr_matrix(data, mask_pattern=LETTER_MASK)
-    size = len(matrix)
-    image = Image.new("1", (size, size), 1)
-    image.putdata([0 if dark else 1 for row in matrix for dark in row])
-    return pdf.make_stream(image.tobytes(), Type=Name.XObject, Subtype=Name.Image, Width=size, Height=size,
-                           ColorSpace=Name.DeviceGray, BitsPerComponent=1, Interpolate=False)
+    image = qr_bitmap(data)  # PIL packs mode "1" rows MSB first, padded to bytes, as PDF does
+    return pdf.make_stream(image.tobytes(), Type=Name.XObject, Subtype=Name.Image, Width=image.width,
+                           Height=image.height, ColorSpace=Name.DeviceGray, BitsPerComponent=1, Interpolate=False)
 
 
 def _samples(content: LetterContent) -> dict[str, str]:
@@ -379,8 +371,7 @@ def _samples(content: LetterContent) -> dict[str, str]:
 
 def _values(content: LetterContent) -> dict[str, str]:
     """Every text slot's value: the cover's and footers' values, and the placeholders' (ph:name)."""
-    personal = content.personal or (("client_name", content.recipient_name),)
-    return {**_samples(content), **{f"ph:{name}": value for name, value in personal}}
+    return {**_samples(content), **{f"ph:{name}": value for name, value in content.values}}
 
 
 def _recipient_line(content: LetterContent) -> str:
@@ -498,8 +489,7 @@ def slot_em(face: Face, value: str) -> float:
 
 def slot_widths(faces: dict[bool, Face], content: LetterContent) -> tuple:
     """The (regular, bold) slot widths of each placeholder value of the letter (part of its group key)."""
-    personal = content.personal or (("client_name", content.recipient_name),)
-    return tuple((name, (slot_em(faces[False], value), slot_em(faces[True], value))) for name, value in personal)
+    return tuple((name, (slot_em(faces[False], value), slot_em(faces[True], value))) for name, value in content.values)
 
 
 def group_key(content: LetterContent, questionnaire_key: str, widths: tuple) -> tuple:

@@ -5,6 +5,7 @@ Services flush, never commit; the route, the CLI command or the job runner commi
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -231,11 +232,19 @@ def _firm() -> Firm:
                 website=setting("LETTER_WEBSITE"))
 
 
-def _links(invitation: Invitation) -> tuple[str, str]:
-    """The signed link and the short link; outside a request (worker, CLI) built for PUBLIC_BASE_URL."""
+def _url_context():
+    """A context to build links in: outside a request (worker, CLI) one for PUBLIC_BASE_URL.
+
+    Entered once around a whole batch, not once per letter.
+    """
     if has_request_context() or current_app.config.get("SERVER_NAME"):
-        return reviews.invitation_url(invitation), reviews.short_url(invitation)
-    with current_app.test_request_context("/", base_url=current_app.config["PUBLIC_BASE_URL"]):
+        return contextlib.nullcontext()
+    return current_app.test_request_context("/", base_url=current_app.config["PUBLIC_BASE_URL"])
+
+
+def _links(invitation: Invitation) -> tuple[str, str]:
+    """The signed link and the short link."""
+    with _url_context():
         return reviews.invitation_url(invitation), reviews.short_url(invitation)
 
 
@@ -321,17 +330,18 @@ def run_batch(batch_id: int, progress: Optional[Callable[[int], None]] = None,
     ).all()
     existing = {letter.invitation_id: letter for letter in db.session.scalars(
         sa.select(Letter).where(Letter.invitation_id.in_(batch.invitation_ids)))}
-    contents, skipped, rows, new_codes, shared = [], [], {}, {}, {}
-    for invitation in invitations:
-        reason = skip_reason(invitation)
-        letter = existing.get(invitation.id)
-        code = letter.code if letter else new_codes.setdefault(invitation.id, new_letter_code())
-        if reason is None:
-            contents.append(letter_content(invitation, code, batch.envelope, cache=shared))
-            rows[code] = invitation
-            continue
-        skipped.append({"invitation_id": invitation.id, "client_account": invitation.client.account,
-                        "reason": reason})
+    contents, skipped, rows, shared = [], [], {}, {}
+    with _url_context():  # one request context for the batch's links, not one per letter
+        for invitation in invitations:
+            reason = skip_reason(invitation)
+            if reason is None:
+                letter = existing.get(invitation.id)
+                code = letter.code if letter else new_letter_code()
+                contents.append(letter_content(invitation, code, batch.envelope, cache=shared))
+                rows[code] = invitation
+                continue
+            skipped.append({"invitation_id": invitation.id, "client_account": invitation.client.account,
+                            "reason": reason})
     out = batch_dir(batch)
     if out.exists():
         shutil.rmtree(out)  # a re-run of the same batch replaces its files
