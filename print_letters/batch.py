@@ -54,16 +54,15 @@ def render_chunk(chunk: Chunk) -> list[RenderedLetter | FailedLetter]:
 
 def stamp_chunk(chunk: Chunk) -> list[RenderedLetter | FailedLetter]:
     """Template pages plus each letter's stamp (print_letters.stamp); letters that do not fit, laid out."""
-    printable, rendered = [], []
+    failed = {}
     for content in chunk.letters:
         try:
             check_personal(content)
-            printable.append(content)
         except MissingGlyph as exc:
-            rendered.append(FailedLetter(content.letter_id, f"missing glyph: {exc}"))
-    failed = {item.letter_id: item for item in rendered}
+            failed[content.letter_id] = FailedLetter(content.letter_id, f"missing glyph: {exc}")
+    printable = [content for content in chunk.letters if content.letter_id not in failed]
     if not printable:
-        return rendered
+        return list(failed.values())
     try:
         stamper = Stamper(personal_chars(printable))
     except DoesNotFit:  # no glyph sheet, no stamp: every letter laid out on its own
