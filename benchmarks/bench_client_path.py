@@ -1,7 +1,8 @@
 """Benchmark: the client's path through a signed link against a bare Flask endpoint (issue 2).
 
     .venv/bin/python benchmarks/bench_client_path.py [--paths 1500] [--concurrency 32]
-        [--backends sqlite,postgresql] [--workers 2] [--threads 1] [--keep-alive 5] [--profile DIR]
+        [--backends sqlite,postgresql] [--workers 2] [--threads 1] [--keep-alive 5] [--stagger 0.01]
+        [--profile DIR]
     .venv/bin/python benchmarks/bench_client_path.py --inprocess 200 [--backends sqlite]
 
 For each backend it builds a fresh database (SQLite file in a temp dir, or a PostgreSQL database
@@ -14,6 +15,9 @@ gunicorn.conf.py, no access log), one after the other, and drives them from one 
     GET link (303) → GET identity page → POST identity (303, the session cookie now says
     "verified") → GET form → POST answers (303) → GET receipt
   bare: the same number of GET / requests at the same concurrency.
+
+The simulated clients start 10 ms apart (--stagger) and run on from the warm-up into the timed
+paths without a pause; --stagger 0 starts them all at once, which keeps them in lockstep (see drive).
 
 It prints paths/s, requests/s, p50/p95/p99 per request kind and overall, the ratio of real to bare
 requests/s, and checks the goals: ≥ 40 % of the bare throughput and p99 < 150 ms at 32 concurrent
@@ -133,23 +137,52 @@ async def client_path(session, base: str, path: str, rec: Recorder) -> None:
     await timed(session, rec, "6 GET receipt", "GET", link + "/receipt", 200)
 
 
-async def drive(concurrency: int, jobs: list, run_one) -> float:
-    """Run jobs with `concurrency` simulated clients, each with its own connection and cookies."""
+class Window:
+    """What the timed part of a run cost: wall time and CPU, from its first timed job to the end."""
+
+    def __init__(self, pids: list[int]):
+        self.pids = pids
+        self.start = None
+
+    def open(self) -> None:
+        self.start = time.perf_counter()
+        self.cpu0, self.own0, self.busy0 = cpu_seconds(self.pids), time.process_time(), machine_busy_seconds()
+
+    def close(self) -> dict:
+        wall = time.perf_counter() - self.start
+        server = cpu_seconds(self.pids) - self.cpu0
+        own = time.process_time() - self.own0
+        return {"wall": wall, "server": server, "own": own, "other": machine_busy_seconds() - self.busy0 - server - own}
+
+
+async def drive(concurrency: int, warmup: list, timed: list, run_one, window: Window, stagger: float) -> None:
+    """Run the warm-up jobs, then the timed ones, with `concurrency` simulated clients in one go.
+
+    Each client has its own connection and cookies. Client i starts i × `stagger` seconds late
+    and the clients run on from the warm-up into the timed jobs without stopping: started at the
+    same instant, they would stay in lockstep (a FIFO server serves them round-robin, so every
+    client would be at the same step of the path at the same time, the 20-question form and the
+    submit all at once); phones do not arrive like that. --stagger 0 measures that convoy.
+    """
     import aiohttp
 
     queue = asyncio.Queue()
-    for job in jobs:
-        queue.put_nowait(job)
+    for job in warmup:
+        queue.put_nowait((job, False))
+    for job in timed:
+        queue.put_nowait((job, True))
 
-    async def worker():
+    async def worker(n: int):
+        await asyncio.sleep(n * stagger)
         jar = aiohttp.CookieJar(unsafe=True)  # unsafe: keep cookies for an IP address host
         async with aiohttp.ClientSession(cookie_jar=jar, connector=aiohttp.TCPConnector(limit=1)) as session:
             while not queue.empty():
-                await run_one(session, queue.get_nowait())
+                job, is_timed = queue.get_nowait()
+                if is_timed and window.start is None:
+                    window.open()
+                await run_one(session, job, is_timed)
 
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - start
+    await asyncio.gather(*(worker(n) for n in range(concurrency)))
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -196,6 +229,12 @@ def print_table(title: str, rec: Recorder, wall: float, paths: int | None) -> di
     return {"rps": rps, "p99": lat["p99"], "errors": sum(rec.errors.values())}
 
 
+def print_cost(cost: dict, requests: int) -> None:
+    print(f"    CPU: server {cost['server']:.1f} s, load generator {cost['own']:.1f} s, other processes "
+          f"{cost['other']:.1f} s (PostgreSQL and anything else running), of {(os.cpu_count() or 1) * cost['wall']:.1f} "
+          f"core-seconds; server CPU per request {cost['server'] / requests * 1000:.2f} ms")
+
+
 def bench_backend(backend: str, args) -> dict:
     print(f"\n== {backend} ==")
     with bench_database(backend) as (url, tmp):
@@ -210,40 +249,30 @@ def bench_backend(backend: str, args) -> dict:
 
         # (a) the real app
         with gunicorn("wsgi:app", env, args.workers, args.threads, log, args.keep_alive) as (base, proc):
-            rec = Recorder()
-            asyncio.run(drive(args.concurrency, paths[:warmup], lambda s, p: client_path(s, base, p, rec)))
             pids = [proc.pid, *worker_pids(proc.pid)]
+            rec, unrecorded, window = Recorder(), Recorder(), Window(pids)
             profilers = start_profiler(pids[1:], Path(args.profile), f"{backend}-real") if args.profile else []
-            rec, cpu0, own0, busy0 = Recorder(), cpu_seconds(pids), time.process_time(), machine_busy_seconds()
-            wall = asyncio.run(drive(args.concurrency, paths[warmup:], lambda s, p: client_path(s, base, p, rec)))
-            server_cpu, own_cpu = cpu_seconds(pids) - cpu0, time.process_time() - own0
-            other_cpu = machine_busy_seconds() - busy0 - server_cpu - own_cpu
+            asyncio.run(drive(args.concurrency, paths[:warmup], paths[warmup:],
+                              lambda s, p, t: client_path(s, base, p, rec if t else unrecorded), window, args.stagger))
+            cost = window.close()
             for p in profilers:
                 p.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
                 p.wait()
-            results["real"] = print_table("real client path", rec, wall, args.paths)
-            print(f"    CPU: server {server_cpu:.1f} s, load generator {own_cpu:.1f} s, other processes "
-                  f"{other_cpu:.1f} s (PostgreSQL and anything else running), of {(os.cpu_count() or 1) * wall:.1f} "
-                  f"core-seconds; server CPU per request {server_cpu / len(rec.all()) * 1000:.2f} ms")
+            results["real"] = print_table("real client path", rec, cost["wall"], args.paths)
+            print_cost(cost, len(rec.all()))
 
-        # (b) the bare endpoint, same setup, same number of requests
+        # (b) the bare endpoint, same setup, same driver, same number of requests
         with gunicorn("_client_common:bare_app", env, args.workers, args.threads, log, args.keep_alive) as (base, proc):
-            total = args.paths * REQUESTS_PER_PATH
-            rec = Recorder()
+            rec, unrecorded, window = Recorder(), Recorder(), Window([proc.pid, *worker_pids(proc.pid)])
 
-            async def bare(session, _):
-                await timed(session, rec, "GET bare page", "GET", base + "/", 200)
+            async def bare(session, _, is_timed):
+                await timed(session, rec if is_timed else unrecorded, "GET bare page", "GET", base + "/", 200)
 
-            asyncio.run(drive(args.concurrency, range(warmup * REQUESTS_PER_PATH), bare))
-            pids = [proc.pid, *worker_pids(proc.pid)]
-            rec, cpu0, own0, busy0 = Recorder(), cpu_seconds(pids), time.process_time(), machine_busy_seconds()
-            wall = asyncio.run(drive(args.concurrency, range(total), bare))
-            server_cpu, own_cpu = cpu_seconds(pids) - cpu0, time.process_time() - own0
-            other_cpu = machine_busy_seconds() - busy0 - server_cpu - own_cpu
-            results["bare"] = print_table("bare Flask page", rec, wall, None)
-            print(f"    CPU: server {server_cpu:.1f} s, load generator {own_cpu:.1f} s, other processes "
-                  f"{other_cpu:.1f} s (PostgreSQL and anything else running), of {(os.cpu_count() or 1) * wall:.1f} "
-                  f"core-seconds; server CPU per request {server_cpu / len(rec.all()) * 1000:.2f} ms")
+            asyncio.run(drive(args.concurrency, range(warmup * REQUESTS_PER_PATH),
+                              range(args.paths * REQUESTS_PER_PATH), bare, window, args.stagger))
+            cost = window.close()
+            results["bare"] = print_table("bare Flask page", rec, cost["wall"], None)
+            print_cost(cost, len(rec.all()))
 
         ratio = results["real"]["rps"] / results["bare"]["rps"]
         ok_ratio, ok_p99 = ratio >= GOAL_RATIO, results["real"]["p99"] < GOAL_P99_MS
@@ -311,6 +340,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (both servers)")
     parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker (both servers)")
     parser.add_argument("--keep-alive", type=int, default=5, help="seconds; 0 closes each connection (both servers)")
+    parser.add_argument("--stagger", type=float, default=0.01,
+                        help="seconds between the starts of two simulated clients; 0 starts all at once (lockstep)")
     parser.add_argument("--profile", metavar="DIR", help="record the real app's workers with py-spy (raw stacks)")
     parser.add_argument("--inprocess", type=int, metavar="N",
                         help="instead: N sequential paths through the test client; CPU and SQL statements per request")
@@ -320,7 +351,7 @@ def main() -> int:
             inprocess(backend, args.inprocess)
         return 0
     print(f"client path vs bare Flask: {args.paths} paths × {REQUESTS_PER_PATH} requests, {args.concurrency} "
-          f"concurrent clients, gunicorn gthread {args.workers} workers × {args.threads} threads, "
+          f"concurrent clients started {args.stagger * 1000:g} ms apart, gunicorn gthread {args.workers} workers × {args.threads} threads, "
           f"{os.cpu_count()} CPUs shared by server and load generator")
     outcomes = {backend: bench_backend(backend, args) for backend in args.backends.split(",")}
     print("\nsummary: " + "; ".join(

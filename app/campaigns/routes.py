@@ -13,12 +13,13 @@ from app.auth.models import Role
 from app.campaigns import dispatch, handlers  # noqa: F401 - registers the job handler
 from app.campaigns import service
 from app.campaigns.channels import CHANNELS
+from app.campaigns.models import CampaignTarget
 from app.clients.service import mask_email, mask_name, mask_phone
 from app.console.nav import nav_item
 from app.errors import abort_with
 from app.extensions import db
 from app.reviews.service import InvalidRequest
-from app.reviews.signals import response_stored
+from app.reviews.signals import register_invitation_link, response_stored
 
 bp = Blueprint("campaigns", __name__, url_prefix="/console/campaigns", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -29,6 +30,8 @@ blueprints = [bp, api_bp, receipts_bp]
 MANAGERS = (Role.REVIEW_MANAGER,)
 VIEWERS = (Role.REVIEW_MANAGER, Role.QUALITY_INSPECTOR, Role.AUDITOR)
 nav_item("Campaigns", "campaigns.index", VIEWERS, order=30)
+# A stored response completes its target (same transaction).
+register_invitation_link(service.INVITATION_LINK, CampaignTarget.id, CampaignTarget.invitation_id)
 response_stored.connect(service.on_response_stored)
 
 

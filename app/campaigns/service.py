@@ -752,10 +752,14 @@ def letter_invitation_ids(campaign_id: int) -> list[int]:
 
 # ---------------------------------------------------------------- answers
 
-def on_response_stored(response, invitation, **_kw) -> None:
+# The name of this area's row in response_stored's `linked` (routes.py declares it).
+INVITATION_LINK = "campaign_target"
+
+
+def on_response_stored(response, invitation, linked: dict, **_kw) -> None:
     """A stored response completes its campaign target (已完成：已回访), in the submit transaction."""
-    target = db.session.scalars(sa.select(CampaignTarget).where(
-        CampaignTarget.invitation_id == invitation.id)).one_or_none()
+    target_id = linked.get(INVITATION_LINK)
+    target = db.session.get(CampaignTarget, target_id) if target_id is not None else None
     if target is None or target.state is TargetState.ANSWERED:
         return
     target.state = TargetState.ANSWERED

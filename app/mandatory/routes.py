@@ -16,7 +16,7 @@ from app.mandatory.models import MandatorySession, SessionStatus
 from app.mandatory.tokens import TokenError
 from app.respond.forms import questionnaire_form_class
 from app.reviews import service as reviews
-from app.reviews.signals import response_stored
+from app.reviews.signals import register_invitation_link, response_stored
 from app.security import allow_framing
 from questionnaires.answers import visible_questions
 from questionnaires.forms import form_data_as_raw
@@ -28,6 +28,7 @@ bp = Blueprint("mandatory", __name__, template_folder="templates", static_folder
 blueprints = [api_bp, bp]
 
 # Finish the session in the submit transaction (and write its callback to the outbox).
+register_invitation_link(service.INVITATION_LINK, MandatorySession.id, MandatorySession.invitation_id)
 response_stored.connect(service.on_response_stored)
 
 

@@ -147,6 +147,10 @@ def open_session(api_key: ApiKey, req: SessionRequest, body_hash: str, idempoten
     return session, "created"
 
 
+# The name of this area's row in response_stored's `linked` (routes.py declares it).
+INVITATION_LINK = "mandatory_session"
+
+
 def session_for_invitation(invitation_id: int) -> Optional[MandatorySession]:
     """The mandatory session behind an invitation, if it is one."""
     return db.session.scalars(
@@ -257,13 +261,14 @@ def _emit(session: MandatorySession) -> None:
                       api_key_id=session.api_key_id, callback_url=session.callback_url)
 
 
-def on_response_stored(response: Response, invitation: Invitation, **_kw) -> None:
+def on_response_stored(response: Response, invitation: Invitation, linked: dict, **_kw) -> None:
     """Receiver of reviews.signals.response_stored (inside the submit transaction: outbox).
 
     The invitation row is locked by the submit, so this runs once per session: completed when
     no answer is flagged, exception otherwise (8.4: the flow stays blocked, staff follow up).
     """
-    session = session_for_invitation(invitation.id)
+    session_id = linked.get(INVITATION_LINK)
+    session = db.session.get(MandatorySession, session_id) if session_id is not None else None
     if session is None or session.status is not SessionStatus.PENDING:
         return
     session.status = SessionStatus.EXCEPTION if response.flagged else SessionStatus.COMPLETED

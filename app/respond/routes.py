@@ -31,6 +31,31 @@ def question_words() -> dict:
 VERIFIED_KEY = "verified_invitations"
 
 
+AUTOCOMMIT_READ = "huifang.autocommit_read"
+
+
+@bp.before_request
+def _read_without_transaction() -> None:
+    """PostgreSQL: the client's GET pages run their statements in autocommit.
+
+    Under READ COMMITTED (the default) every statement already reads its own snapshot, so a
+    transaction gives a page that reads, or writes one row (the "opened" mark), nothing but two
+    more round trips (BEGIN, ROLLBACK) on the busiest path (docs/perf-client.md). POSTs keep
+    their transaction. A session already in a transaction (a test's) is left as it is.
+    """
+    if request.method in ("GET", "HEAD") and db.engine.dialect.name == "postgresql" \
+            and not db.session().in_transaction():
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        request.environ[AUTOCOMMIT_READ] = True
+
+
+@bp.teardown_request
+def _end_read_without_transaction(_exc) -> None:
+    """Give the autocommit connection back now (the pool resets its level); nothing is left to undo."""
+    if request.environ.pop(AUTOCOMMIT_READ, False):
+        db.session.rollback()
+
+
 def get_invitation_or_abort(token: str, *, with_response: bool = False) -> Invitation:
     """Load the invitation behind a signed link, or stop with a clear page (404/410/423/425).
 

@@ -22,7 +22,7 @@ from app.reviews.models import (
     Channel, CompletionStatus, IdentityAttempt, Invitation, InvitationStatus, ReviewException,
     ReviewRegistration, Response, Severity,
 )
-from app.reviews.signals import response_stored
+from app.reviews.signals import linked_rows, response_stored
 from delivery.links import LinkSigner, new_public_id, new_short_code
 from questionnaires.answers import AnswerError, clean_partial, flags_for, validate_answers
 from questionnaires.placeholders import missing_placeholders, placeholders_in
@@ -350,5 +350,5 @@ def submit_response(invitation: Invitation, raw: Mapping[str, object], lang: str
            {"invitation": locked.public_id, "receipt": response.receipt_no,
             "version_hash": response.version_hash, "flags": len(flags),
             "channel": response.channel.value}, remote_addr)
-    response_stored.send(response, invitation=locked)
+    response_stored.send(response, invitation=locked, linked=linked_rows(db.session, locked.id))
     return response, True

@@ -11,15 +11,16 @@ from app.auth.models import Role
 from app.console.nav import nav_item
 from app.errors import abort_with
 from app.extensions import db
-from app.reviews.signals import response_stored
+from app.reviews.signals import register_invitation_link, response_stored
 from app.webhooks import service
-from app.webhooks.models import DisabledEndpoint, EventStatus
+from app.webhooks.models import DisabledEndpoint, EventStatus, InvitationCallback
 
 api_bp = Blueprint("webhooks_api", __name__, url_prefix="/api/v1/webhooks")
 bp = Blueprint("webhooks", __name__, url_prefix="/console/webhooks", template_folder="templates")
 blueprints = [api_bp, bp]
 
 # Ordinary invitations created with a callback_url report their outcome (outbox, same transaction).
+register_invitation_link(service.INVITATION_LINK, InvitationCallback.id, InvitationCallback.invitation_id)
 response_stored.connect(service.on_response_stored)
 
 VIEW = (Role.REVIEW_MANAGER, Role.AUDITOR)

@@ -464,17 +464,20 @@ def _flag_count(response_id: int) -> int:
                              .where(ReviewException.response_id == response_id)) or 0
 
 
-def on_response_stored(response, invitation, **_kw) -> None:
+# The name of this area's row in response_stored's `linked` (routes.py declares it).
+INVITATION_LINK = "invitation_callback"
+
+
+def on_response_stored(response, invitation, linked: dict, **_kw) -> None:
     """Receiver of reviews.signals.response_stored: an invitation.* event if a callback was asked for.
 
     Runs inside the submit transaction, so the event commits with the response (outbox).
     'exception' means at least one flagged answer (8.4), 'completed' none.
     """
-    callback = db.session.scalars(
-        sa.select(InvitationCallback).where(InvitationCallback.invitation_id == invitation.id)
-    ).one_or_none()
-    if callback is None:
+    callback_id = linked.get(INVITATION_LINK)
+    if callback_id is None:
         return
+    callback = db.session.get(InvitationCallback, callback_id)
     status = "exception" if response.flagged else "completed"
     emit(f"invitation.{status}", invitation_event_data(invitation, response, status),
          api_key_id=callback.api_key_id, callback_url=callback.callback_url)
