@@ -343,19 +343,21 @@ def test_linked_rows_finds_each_areas_row_of_an_invitation_in_one_statement(app,
     assert set(linked_rows(db.session, without.id).values()) == {None}
 
 
-def _autocommit_of_each_statement(app):
-    """Records, for each statement sent, whether its connection was in autocommit (PostgreSQL)."""
+@pytest.fixture
+def statement_modes(app):
+    """Records (verb, autocommit?) for each statement sent while the fixture is active (PostgreSQL)."""
     seen = []
 
     def listener(conn, cursor, statement, *args):
         seen.append((statement.split()[0], conn.connection.driver_connection.autocommit))
 
     sa.event.listen(db.engine, "before_cursor_execute", listener)
-    return seen, lambda: sa.event.remove(db.engine, "before_cursor_execute", listener)
+    yield seen
+    sa.event.remove(db.engine, "before_cursor_execute", listener)
 
 
 @pytest.mark.parametrize("step", ["link", "identity", "form", "receipt"])
-def test_client_pages_read_without_a_transaction_on_postgresql(app, client, make_invitation, step):
+def test_client_pages_read_without_a_transaction_on_postgresql(client, make_invitation, statement_modes, step):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL only: BEGIN and ROLLBACK are round trips there")
     invitation = make_invitation()
@@ -365,17 +367,14 @@ def test_client_pages_read_without_a_transaction_on_postgresql(app, client, make
         submit(client, invitation, GOOD_ANSWERS)
     url = path_of(invitation) + {"link": "", "identity": "/identity", "form": "", "receipt": "/receipt"}[step]
     db.session.commit()  # as in a real request: the session starts with no transaction
-    seen, stop = _autocommit_of_each_statement(app)
-    try:
-        assert client.get(url).status_code in (200, 303)
-    finally:
-        stop()
-    assert seen and all(autocommit for _verb, autocommit in seen), seen
+    statement_modes.clear()
+    assert client.get(url).status_code in (200, 303)
+    assert statement_modes and all(autocommit for _verb, autocommit in statement_modes), statement_modes
     # The connection went back to the pool in its default mode: what follows is transactional.
     assert db.session.connection().connection.driver_connection.autocommit is False
 
 
-def test_submit_stays_one_transaction_on_postgresql(app, client, make_invitation):
+def test_submit_stays_one_transaction_on_postgresql(client, make_invitation, statement_modes):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL only")
     invitation = make_invitation()
@@ -383,13 +382,10 @@ def test_submit_stays_one_transaction_on_postgresql(app, client, make_invitation
     url = path_of(invitation)
     data = {**GOOD_ANSWERS, "csrf_token": csrf_from(client.get(url).get_data(as_text=True)), "_action": "submit"}
     db.session.commit()
-    seen, stop = _autocommit_of_each_statement(app)
-    try:
-        assert client.post(url, data=data).status_code == 303
-    finally:
-        stop()
-    assert {verb for verb, _ in seen} >= {"INSERT", "UPDATE"}
-    assert not any(autocommit for _verb, autocommit in seen), seen
+    statement_modes.clear()
+    assert client.post(url, data=data).status_code == 303
+    assert {verb for verb, _ in statement_modes} >= {"INSERT", "UPDATE"}
+    assert not any(autocommit for _verb, autocommit in statement_modes), statement_modes
 
 
 def test_opening_the_form_marks_it_opened_and_the_mark_is_stored(app, client, make_invitation):
