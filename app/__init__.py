@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from app.config import BASE_DIR, INSTANCE_DIR, Config
-from app.extensions import babel, csrf, db, limiter, login_manager, migrate
+from app.extensions import babel, cache, csrf, db, limiter, login_manager, migrate
 
 
 def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
@@ -29,6 +29,7 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
+    cache.init_app(app)
     login_manager.init_app(app)
     from app.i18n import init_i18n
 

@@ -58,6 +58,10 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # a client may take a long time over a questionnaire
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_ENABLED = os.environ.get("RATELIMIT_ENABLED", "1") == "1"
+    # Fragment cache of the form page: in process, a few hundred question blocks per version in use.
+    CACHE_TYPE = "SimpleCache"
+    CACHE_THRESHOLD = 5000
+    CACHE_DEFAULT_TIMEOUT = 0  # never expires: a published version never changes
     # argon2id cost for staff passwords (argon2-cffi's defaults: 3 passes over 64 MiB).
     ARGON2_TIME_COST = 3
     ARGON2_MEMORY_COST = 65536

@@ -1,5 +1,6 @@
 """Flask extensions, created unbound and bound in create_app with init_app."""
 from flask_babel import Babel
+from flask_caching import Cache
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -30,3 +31,6 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+# In-process fragment cache ({% cache %} in templates): the form page's unanswered question blocks
+# (app/respond/fragments.py). Per worker process; nothing personal goes in it.
+cache = Cache()

@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _client_common import (  # noqa: E402
-    PYTHON, bench_database, gunicorn, summary, worker_pids,
+    PYTHON, bench_database, gunicorn, register_name, summary, worker_pids,
 )
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -81,7 +81,7 @@ def prepare(url: str, count: int) -> list[str]:
         create_schema()
         source = (ROOT / "questionnaires" / "builtin" / "suitability.yaml").read_text(encoding="utf-8")
         publish_text(source, "bench")
-        db.session.add_all(Client(account=f"B{n:07d}", name="王秀英", phone="13912345678", id_last4="123X",
+        db.session.add_all(Client(account=f"B{n:07d}", name=register_name(n), phone="13912345678", id_last4="123X",
                                   birth_date=date(1955, 3, 8), risk_level=RiskLevel.C3) for n in range(count))
         db.session.commit()
         public_ids = []

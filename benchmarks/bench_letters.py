@@ -22,6 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _client_common import register_name  # noqa: E402
+
 
 class PeakRSS:
     """Samples the summed resident memory of this process and its children (/proc), keeps the peak."""
@@ -74,14 +76,6 @@ def _product(i: int, varied: bool) -> dict:
     return {"product_name": name, "product_risk": risk}
 
 
-def _name(i: int, surnames: str, given: str) -> str:
-    """Names as a register holds them: mostly three characters, some two or four, a few in Latin letters."""
-    if i % 97 == 0:
-        return f"Anna Lee-{i % 7}"
-    surname = "欧阳" if i % 13 == 0 else surnames[i % 20]
-    return surname + given[i % 23] + ("" if i % 5 == 0 else given[(i // 23) % 23])
-
-
 PRODUCTS = [("稳健理财1号", "R2"), ("沪深300指数增强私募基金", "R4"), ("科创板交易权限", "R4"),
             ("国债逆回购", "R1"), ("中证500ETF联接基金A类份额", "R3")]
 
@@ -105,8 +99,7 @@ def setup(app, n: int, varied: bool = False) -> list[int]:
     from app.definitions.service import get_version
 
     version = get_version("suitability")
-    surnames, given = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗", "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英"
-    clients = [Client(account=f"B{i:08d}", name=_name(i, surnames, given),
+    clients = [Client(account=f"B{i:08d}", name=register_name(i),
                       postal_address=f"上海市浦东新区世纪大道{i % 900 + 1}号{i % 30 + 1}楼{i % 12 + 1}0{i % 4 + 1}室",
                       risk_level=list(RiskLevel)[i % 5] if varied else RiskLevel.C3, id_last4="123X")
                for i in range(n)]

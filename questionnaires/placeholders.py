@@ -12,9 +12,12 @@ from collections.abc import Iterator, Mapping
 
 LANGUAGES = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
+_LANGUAGE_SET = frozenset(LANGUAGES)
 
 # Filled by the app without being passed: client_* from the client record, the rest from config.
 AUTO_FILLED = frozenset({"client_name", "client_risk_level", "firm_name", "service_phone"})
+
+_IMMUTABLE = (str, int, float, bool, type(None))
 
 _PIECE = re.compile(r"\{\{|\}\}|\{([a-z_][a-z0-9_]*)\}|[{}]")
 
@@ -63,7 +66,7 @@ def names_in_text(text: str) -> set[str]:
 
 def is_bilingual(value: object) -> bool:
     """Whether `value` is a bilingual text mapping {zh-CN, en}."""
-    return isinstance(value, Mapping) and set(value) == set(LANGUAGES)
+    return isinstance(value, Mapping) and value.keys() == _LANGUAGE_SET
 
 
 def bilingual_texts(value: object, path: tuple = ()) -> Iterator[tuple[tuple, Mapping]]:
@@ -100,6 +103,8 @@ def missing_placeholders(definition: dict, context: Mapping[str, object]) -> lis
 
 def fill(text: str, context: Mapping[str, object]) -> str:
     """Fill the placeholders in `text`; raise MissingPlaceholder rather than leave a blank."""
+    if "{" not in text and "}" not in text:  # most texts: nothing to fill, nothing to check
+        return text
     filled = []
     for kind, value in _pieces(text):
         if kind == "name" and not _has_value(context, value):
@@ -120,6 +125,10 @@ def localize(definition: dict, lang: str, context: Mapping[str, object]) -> dict
     language = language_of(lang)
 
     def convert(value):
+        # Strings and numbers are immutable: returned as they are (a deep copy of each was a
+        # quarter of the form page's build time, docs/perf-client.md).
+        if isinstance(value, _IMMUTABLE):
+            return value
         if is_bilingual(value):
             return fill(value.get(language) or value[DEFAULT_LANGUAGE], context)
         if isinstance(value, Mapping):

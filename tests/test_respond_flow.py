@@ -255,7 +255,7 @@ def count_statements(app):
     sa.event.remove(db.engine, "before_cursor_execute", listener)
 
 
-# The core's own: load (1), lock (1), invitation update (1), response and registration (2), audit
+# The core's own: load (1), lock (1; on PostgreSQL the load takes it), invitation update (1), response and registration (2), audit
 # entry (3) = 8; the other areas' rows linked to the invitation (mandatory session, campaign
 # target, callback), looked up in one statement (1), archive (1) and stats (one INSERT per run of
 # rows with the same columns: 3 for this questionnaire's answers) = 5. It was 25, then 17 with one
@@ -386,6 +386,38 @@ def test_submit_stays_one_transaction_on_postgresql(client, make_invitation, sta
     assert client.post(url, data=data).status_code == 303
     assert {verb for verb, _ in statement_modes} >= {"INSERT", "UPDATE"}
     assert not any(autocommit for _verb, autocommit in statement_modes), statement_modes
+
+
+def test_submit_reads_the_invitation_once_and_locks_it_then_on_postgresql(client, make_invitation,
+                                                                         count_statements):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no row locks (it takes its write lock instead)")
+    invitation = make_invitation()
+    pass_identity(client, invitation)
+    url = path_of(invitation)
+    data = {**GOOD_ANSWERS, "csrf_token": csrf_from(client.get(url).get_data(as_text=True)), "_action": "submit"}
+    db.session.commit()
+    count_statements.clear()
+    assert client.post(url, data=data).status_code == 303
+    reads = [s for s in count_statements if s.lstrip().startswith("SELECT") and "FROM invitations" in s]
+    assert len(reads) == 1, "\n".join(reads)
+    assert "FOR UPDATE OF invitations" in reads[0]
+
+
+def test_a_lock_taken_before_a_commit_is_taken_again_after_it(app, make_invitation, count_statements):
+    from app.locking import lock_for_update, remember_locked
+    from app.reviews.models import Invitation
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    invitation = make_invitation()
+    db.session.refresh(invitation, with_for_update=True)  # the route's first read, with its lock
+    remember_locked(invitation)
+    count_statements.clear()
+    assert lock_for_update(Invitation, invitation.id) is invitation and count_statements == []
+    db.session.commit()
+    assert lock_for_update(Invitation, invitation.id).id == invitation.id
+    assert any("FOR UPDATE" in statement for statement in count_statements)
 
 
 def test_opening_the_form_marks_it_opened_and_the_mark_is_stored(app, client, make_invitation):

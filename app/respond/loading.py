@@ -18,6 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.definitions.models import QuestionnaireVersion
 from app.extensions import db
+from app.locking import remember_locked
 from app.reviews.models import Invitation
 
 DEFINITION_CACHE_SIZE = 64  # versions in use at once; a definition is some tens of kB decoded
@@ -55,21 +56,29 @@ def clear_definition_cache() -> None:
         _definitions.clear()
 
 
-def load_invitation(public_id: str, *, with_response: bool = False) -> Optional[Invitation]:
+def load_invitation(public_id: str, *, with_response: bool = False, for_update: bool = False,
+                    ) -> Optional[Invitation]:
     """The invitation of a signed link with its client, version and questionnaire, in one statement.
 
     The version's definition comes from the per-process cache (set as its loaded value, so
     everything that reads `invitation.version.definition` — the service, the templates, other
     areas' receivers — uses it without a query or a decode); its source text is not read at all.
+
+    for_update (a POST that writes): on PostgreSQL the same statement locks the invitation's row
+    (FOR UPDATE OF invitations), so the service's lock_for_update needs no second read — one round
+    trip less on every submit. SQLite has no row locks; there the service locks as before.
     """
-    invitation = db.session.scalars(_statement(with_response), {"public_id": public_id}).one_or_none()
+    lock = for_update and db.session.get_bind().dialect.name == "postgresql"
+    invitation = db.session.scalars(_statement(with_response, lock), {"public_id": public_id}).one_or_none()
     if invitation is not None:
         attach_definition(invitation.version)
+        if lock:
+            remember_locked(invitation)
     return invitation
 
 
 @functools.cache
-def _statement(with_response: bool) -> sa.Select:
+def _statement(with_response: bool, for_update: bool = False) -> sa.Select:
     """Built once per process: SQLAlchemy memoizes a statement object's cache key, and the key of a
     SELECT with loader options is costly to compute (about a third of this query's CPU time)."""
     version = joinedload(Invitation.version)
@@ -80,6 +89,8 @@ def _statement(with_response: bool) -> sa.Select:
     )
     if with_response:  # the receipt: the response as stored now, never a relation cached earlier
         query = query.options(joinedload(Invitation.response)).execution_options(populate_existing=True)
+    if for_update:  # the row as the previous writer committed it, locked until this transaction ends
+        query = query.with_for_update(of=Invitation).execution_options(populate_existing=True)
     return query
 
 

@@ -10,6 +10,7 @@ from app.db_types import utcnow
 from app.errors import abort_with
 from app.extensions import db, limiter
 from app.i18n import current_lang
+from app.respond import fragments
 from app.respond.forms import IdentityForm, questionnaire_form_class
 from app.respond.loading import load_invitation
 from app.reviews import service
@@ -56,7 +57,7 @@ def _end_read_without_transaction(_exc) -> None:
         db.session.rollback()
 
 
-def get_invitation_or_abort(token: str, *, with_response: bool = False) -> Invitation:
+def get_invitation_or_abort(token: str, *, with_response: bool = False, for_update: bool = False) -> Invitation:
     """Load the invitation behind a signed link, or stop with a clear page (404/410/423/425).
 
     One statement brings the invitation, its client, version and questionnaire (and, for the
@@ -68,7 +69,7 @@ def get_invitation_or_abort(token: str, *, with_response: bool = False) -> Invit
         if exc.reason == "expired":
             abort_with(410, _("This link has expired. Please contact us if you still want to answer."))
         abort(404, _("This link is not valid. Please check that it was copied completely."))
-    invitation = load_invitation(public_id, with_response=with_response)
+    invitation = load_invitation(public_id, with_response=with_response, for_update=for_update)
     if invitation is None:
         abort(404, _("This link is not valid. Please check that it was copied completely."))
     return invitation
@@ -152,7 +153,8 @@ def identity(token: str):
 @bp.route("/q/<token>", methods=["GET", "POST"])
 def form(token: str):
     """The questionnaire itself: shows the draft, saves it, or submits it."""
-    invitation = get_invitation_or_abort(token)
+    # A POST writes the invitation whatever it turns out to be: lock its row at the first read.
+    invitation = get_invitation_or_abort(token, for_update=request.method == "POST")
     if invitation.status is InvitationStatus.COMPLETED:
         return redirect(url_for(".receipt", token=token), code=303)
     ensure_answerable(invitation)
@@ -205,7 +207,9 @@ def _render_form(invitation: Invitation, form, token: str, saved: bool = False, 
     page = _page_context(invitation, form.questions)
     shown = {q["id"] for q in visible_questions(invitation.version.definition, invitation.draft_answers or {})}
     return render_template("respond/form.html", form=form, token=token, saved=saved,
-                           errors=errors or [], initially_visible=shown, **page)
+                           errors=errors or [], initially_visible=shown,
+                           cacheable=fragments.cacheable_blocks(invitation.version, form),
+                           fragment_prefix=fragments.fragment_prefix(invitation.version, current_lang()), **page)
 
 
 @bp.post("/q/<token>/draft")
