@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from app import create_app
@@ -197,3 +198,16 @@ def api_key(app):
 def days():
     """A time N days from now (negative for the past), timezone-aware."""
     return lambda n: utcnow() + timedelta(days=n)
+
+
+@pytest.fixture
+def count_statements(app):
+    """The SQL statements sent while the test runs, in order (clear() it to start counting)."""
+    counted = []
+
+    def listener(conn, cursor, statement, *args):
+        counted.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", listener)
+    yield counted
+    sa.event.remove(db.engine, "before_cursor_execute", listener)

@@ -33,6 +33,26 @@ def test_chain_links_every_entry_to_the_previous_one(app):
     assert verify_chain() == (3, None)
 
 
+def test_the_chain_head_holds_the_hash_of_the_last_entry(app):
+    from app.audit.models import AuditChainHead
+
+    write_entries(2)
+    last = db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.seq.desc())).first()
+    head = db.session.get(AuditChainHead, 1)
+    assert (head.last_seq, head.last_hash) == (last.seq, last.entry_hash)
+
+
+def test_an_entry_takes_two_statements_on_postgresql(app, count_statements):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: the entry and the head's new hash share one statement there")
+    write_entries(1)  # the head row exists
+    count_statements.clear()
+    record("test", "thing.change", "thing", 9, {"n": 9})
+    db.session.commit()
+    assert [s.split()[0] for s in count_statements] == ["UPDATE", "WITH"], count_statements
+    assert verify_chain() == (2, None)
+
+
 @pytest.mark.parametrize("statement", [
     "UPDATE audit_log SET actor = 'someone-else' WHERE seq = 2",
     "DELETE FROM audit_log WHERE seq = 2",

@@ -242,19 +242,6 @@ def test_receipt_time_is_shown_in_the_firms_time_zone(client, make_invitation):
 
 # --- cost of the client's path (docs/perf-client.md) ----------------------------------------------
 
-@pytest.fixture
-def count_statements(app):
-    """Counts the SQL statements sent while the returned counter is active."""
-    counted = []
-
-    def listener(conn, cursor, statement, *args):
-        counted.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", listener)
-    yield counted
-    sa.event.remove(db.engine, "before_cursor_execute", listener)
-
-
 # The core's own: load (1), lock (1; on PostgreSQL the load takes it), invitation update (1), response and registration (2), audit
 # entry (3) = 8; the other areas' rows linked to the invitation (mandatory session, campaign
 # target, callback), looked up in one statement (1), archive (1) and stats (one INSERT per run of
