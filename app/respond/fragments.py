@@ -6,13 +6,12 @@ starts shown and, when its texts hold placeholders, the client's values. Blocks 
 placeholders are the same for every client of a version: respond/form.html renders them once
 per worker process through Flask-Caching's `{% cache %}` tag and reuses the HTML. Blocks with
 placeholders (the client's name, the product) and blocks showing an answer or an error are
-rendered every time, so no client's data is ever cached. The 20-question form spent about half
-its time rendering these blocks (docs/perf-client.md, fifth round).
+rendered every time, so no client's data is ever cached. The suitability form (18 blocks) spent
+about half its time rendering them (docs/perf-client.md, fifth round).
 """
 from __future__ import annotations
 
 from questionnaires.placeholders import placeholders_in
-
 
 _PLACEHOLDER_FREE: dict[tuple[int, str], frozenset[str]] = {}  # per process, one entry per version in use
 _PLACEHOLDER_FREE_SIZE = 256
