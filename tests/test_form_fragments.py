@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from app.extensions import cache, db
+from app.extensions import cache
 from tests.conftest import csrf_from
 from tests.test_respond_flow import pass_identity, path_of
 

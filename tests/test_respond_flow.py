@@ -24,6 +24,13 @@ def pass_identity(client, invitation, answer="123x"):
                        data={"answer": answer, "csrf_token": csrf_from(page.get_data(as_text=True))})
 
 
+def ready_to_submit(client, invitation) -> tuple[str, dict]:
+    """Pass the identity check and open the form: the form's URL and good answers to POST there."""
+    pass_identity(client, invitation)
+    url = path_of(invitation)
+    return url, {**GOOD_ANSWERS, "csrf_token": csrf_from(client.get(url).get_data(as_text=True)), "_action": "submit"}
+
+
 def submit(client, invitation, answers, action="submit"):
     page = client.get(path_of(invitation))
     data = {**answers, "csrf_token": csrf_from(page.get_data(as_text=True)), "_action": action}
@@ -251,12 +258,9 @@ SUBMIT_STATEMENTS_AT_MOST = 14
 
 
 def test_submit_runs_at_most_a_fixed_number_of_statements(client, make_invitation, count_statements):
-    invitation = make_invitation()
-    pass_identity(client, invitation)
-    page = client.get(path_of(invitation))
-    data = {**GOOD_ANSWERS, "csrf_token": csrf_from(page.get_data(as_text=True)), "_action": "submit"}
+    url, data = ready_to_submit(client, make_invitation())
     count_statements.clear()
-    assert client.post(path_of(invitation), data=data).status_code == 303
+    assert client.post(url, data=data).status_code == 303
     assert len(count_statements) <= SUBMIT_STATEMENTS_AT_MOST, "\n".join(count_statements)
 
 
@@ -364,11 +368,8 @@ def test_client_pages_read_without_a_transaction_on_postgresql(client, make_invi
 def test_submit_stays_one_transaction_on_postgresql(client, make_invitation, statement_modes):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL only")
-    invitation = make_invitation()
-    pass_identity(client, invitation)
-    url = path_of(invitation)
-    data = {**GOOD_ANSWERS, "csrf_token": csrf_from(client.get(url).get_data(as_text=True)), "_action": "submit"}
-    db.session.commit()
+    url, data = ready_to_submit(client, make_invitation())
+    db.session.commit()  # as in a real request: the session starts with no transaction
     statement_modes.clear()
     assert client.post(url, data=data).status_code == 303
     assert {verb for verb, _ in statement_modes} >= {"INSERT", "UPDATE"}
@@ -379,11 +380,8 @@ def test_submit_reads_the_invitation_once_and_locks_it_then_on_postgresql(client
                                                                          count_statements):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL only: SQLite has no row locks (it takes its write lock instead)")
-    invitation = make_invitation()
-    pass_identity(client, invitation)
-    url = path_of(invitation)
-    data = {**GOOD_ANSWERS, "csrf_token": csrf_from(client.get(url).get_data(as_text=True)), "_action": "submit"}
-    db.session.commit()
+    url, data = ready_to_submit(client, make_invitation())
+    db.session.commit()  # as in a real request: the session starts with no transaction
     count_statements.clear()
     assert client.post(url, data=data).status_code == 303
     reads = [s for s in count_statements if s.lstrip().startswith("SELECT") and "FROM invitations" in s]

@@ -25,6 +25,7 @@ from app.db_types import utcnow
 from app.definitions.models import ReviewType
 from app.extensions import db
 from app.reviews.service import InvalidRequest, resolve_version
+from app.reviews.signals import linked_row
 from app.clients.service import RowError  # one shape for row errors: line/index, field, reason
 from delivery import calendar as cal
 
@@ -758,8 +759,7 @@ INVITATION_LINK = "campaign_target"
 
 def on_response_stored(response, invitation, linked: dict, **_kw) -> None:
     """A stored response completes its campaign target (已完成：已回访), in the submit transaction."""
-    target_id = linked.get(INVITATION_LINK)
-    target = db.session.get(CampaignTarget, target_id) if target_id is not None else None
+    target = linked_row(db.session, linked, INVITATION_LINK, CampaignTarget)
     if target is None or target.state is TargetState.ANSWERED:
         return
     target.state = TargetState.ANSWERED

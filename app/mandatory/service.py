@@ -16,7 +16,7 @@ from typing import Optional
 from urllib.parse import urlencode, urlsplit
 
 import sqlalchemy as sa
-from flask import current_app, url_for
+from flask import current_app
 
 from app.api.models import ApiKey
 from app.audit.service import record
@@ -30,6 +30,7 @@ from app.mandatory import tokens
 from app.mandatory.models import MandatorySession, SessionStatus
 from app.reviews import service as reviews
 from app.reviews.models import Invitation, InvitationStatus, ReviewException, Response
+from app.reviews.signals import linked_row
 from app.webhooks import service as webhooks
 
 MIN_EXPIRES_IN = 60
@@ -199,8 +200,7 @@ def gate_token(session: MandatorySession) -> str:
 
 def gate_url(session: MandatorySession) -> str:
     """The URL the business system shows to the client."""
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("mandatory.gate", token=gate_token(session),
-                                                                       _external=False)
+    return reviews.public_url("mandatory.gate", token=gate_token(session))
 
 
 def session_from_gate_token(token: str) -> Optional[MandatorySession]:
@@ -267,8 +267,7 @@ def on_response_stored(response: Response, invitation: Invitation, linked: dict,
     The invitation row is locked by the submit, so this runs once per session: completed when
     no answer is flagged, exception otherwise (8.4: the flow stays blocked, staff follow up).
     """
-    session_id = linked.get(INVITATION_LINK)
-    session = db.session.get(MandatorySession, session_id) if session_id is not None else None
+    session = linked_row(db.session, linked, INVITATION_LINK, MandatorySession)
     if session is None or session.status is not SessionStatus.PENDING:
         return
     session.status = SessionStatus.EXCEPTION if response.flagged else SessionStatus.COMPLETED

@@ -29,9 +29,9 @@ def question_words() -> dict:
     return {"required": _("(required)"), "conditional": _("(answer if it applies to you)"),
             "many": _("You may choose more than one."), "agree": _("I have read the above and agree"),
             "date": _("Format: YYYY-MM-DD")}
+
+
 VERIFIED_KEY = "verified_invitations"
-
-
 AUTOCOMMIT_READ = "huifang.autocommit_read"
 
 

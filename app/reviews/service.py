@@ -54,18 +54,20 @@ def link_signer() -> LinkSigner:
                       current_app.config["LINK_MAX_AGE_DAYS"] * 86400)
 
 
+def public_url(endpoint: str, **values) -> str:
+    """A client-facing URL on PUBLIC_BASE_URL (links in SMS, email, letters and the gate)."""
+    # _external=False: outside a request, with SERVER_NAME set, url_for would add a scheme and host.
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for(endpoint, _external=False, **values)
+
+
 def invitation_url(invitation: Invitation) -> str:
     """The signed link a client opens."""
-    token = link_signer().sign(invitation.public_id)
-    # _external=False: outside a request, with SERVER_NAME set, url_for would add a scheme and host.
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("respond.form", token=token,
-                                                                       _external=False)
+    return public_url("respond.form", token=link_signer().sign(invitation.public_id))
 
 
 def short_url(invitation: Invitation) -> str:
     """A short link fit for an SMS; it redirects to the signed link."""
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("respond.short", code=invitation.short_code,
-                                                                       _external=False)
+    return public_url("respond.short", code=invitation.short_code)
 
 
 def auto_context(client: Client) -> dict:

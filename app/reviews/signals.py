@@ -46,3 +46,10 @@ def linked_rows(session, invitation_id: int) -> dict[str, Optional[int]]:
     if statement is None:
         return {}
     return dict(session.execute(statement, {"invitation_id": invitation_id}).one()._mapping)
+
+
+def linked_row(session, linked: dict, name: str, model):
+    """The `model` row that `linked` (from response_stored) names under `name`, or None: no query
+    when this invitation has none."""
+    row_id = linked.get(name)
+    return session.get(model, row_id) if row_id is not None else None

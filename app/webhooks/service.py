@@ -27,6 +27,7 @@ from app.db_types import utcnow
 from app.extensions import db
 from app.jobs import service as jobs
 from app.jobs.models import Job
+from app.reviews.signals import linked_row
 from app.webhooks import sender, signing
 from app.webhooks.models import (
     AttemptOutcome, DeliveryAttempt, DisabledEndpoint, EventStatus, InvitationCallback, WebhookEvent,
@@ -474,10 +475,9 @@ def on_response_stored(response, invitation, linked: dict, **_kw) -> None:
     Runs inside the submit transaction, so the event commits with the response (outbox).
     'exception' means at least one flagged answer (8.4), 'completed' none.
     """
-    callback_id = linked.get(INVITATION_LINK)
-    if callback_id is None:
+    callback = linked_row(db.session, linked, INVITATION_LINK, InvitationCallback)
+    if callback is None:
         return
-    callback = db.session.get(InvitationCallback, callback_id)
     status = "exception" if response.flagged else "completed"
     emit(f"invitation.{status}", invitation_event_data(invitation, response, status),
          api_key_id=callback.api_key_id, callback_url=callback.callback_url)
