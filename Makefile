@@ -5,8 +5,11 @@ SHELL := /bin/bash
 HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 2
-# One thread per worker measured best on 2 cores (docs/perf-client.md); gthread keeps idle
-# keep-alive connections out of the way. Put a buffering proxy (nginx) in front for slow clients.
+# Served straight to phones, gthread keeps slow and idle keep-alive connections out of the
+# workers' way; one thread per worker measured best on 2 cores. Behind a buffering proxy (nginx),
+# WORKER_CLASS=sync shares the load better: a sync worker takes a connection only when it is free
+# (README, "Serving a firm"; docs/perf-client.md, sixth round).
+WORKER_CLASS ?= gthread
 THREADS ?= 1
 PYTHON ?= python3
 VENV := .venv
@@ -48,7 +51,7 @@ run: db
 	@echo "Serving on http://$(HOST):$(PORT) with a background worker (Ctrl-C stops both)"
 	@$(BIN)/flask worker & WORKER=$$!; \
 	  trap 'kill -TERM $$WORKER 2>/dev/null; wait $$WORKER 2>/dev/null' EXIT INT TERM; \
-	  $(BIN)/gunicorn --workers $(WORKERS) --worker-class gthread --threads $(THREADS) \
+	  $(BIN)/gunicorn --workers $(WORKERS) --worker-class $(WORKER_CLASS) --threads $(THREADS) \
 	    --bind $(HOST):$(PORT) --access-logfile - \
 	    --access-logformat '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms' wsgi:app
 

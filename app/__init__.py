@@ -24,6 +24,7 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     if config:
         app.config.update(config)
     _configure_secret_keys(app)
+    _trust_proxies(app)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
@@ -60,6 +61,23 @@ def _configure_secret_keys(app: Flask) -> None:
     app.config["SECRET_KEYS"] = keys
     app.config["SECRET_KEY"] = keys[-1]
     app.config["SECRET_KEY_FALLBACKS"] = keys[:-1]
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind PROXY_COUNT proxies, take the client's address and scheme from their headers.
+
+    The identity check's rate limit, the logged identity attempts and the audit trail key on the
+    client's address; behind nginx every request would otherwise come from 127.0.0.1.
+    """
+    raw = str(app.config.get("PROXY_COUNT", "0")).strip()
+    if not raw.isdigit():
+        raise ValueError(f"PROXY_COUNT: expected the number of proxies in front (0 or more), got {raw!r}")
+    count = int(raw)
+    app.config["PROXY_COUNT"] = count
+    if count:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
 
 
 def _configure_engine(engine: sa.Engine) -> None:

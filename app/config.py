@@ -58,6 +58,9 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # a client may take a long time over a questionnaire
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_ENABLED = os.environ.get("RATELIMIT_ENABLED", "1") == "1"
+    # Proxies in front that set X-Forwarded-For and X-Forwarded-Proto (nginx: 1). 0 trusts none,
+    # since a client can send those headers itself when nothing strips them.
+    PROXY_COUNT = os.environ.get("PROXY_COUNT", "0")
     # Fragment cache of the form page: in process, a few hundred question blocks per version in use.
     CACHE_TYPE = "SimpleCache"
     CACHE_THRESHOLD = 5000

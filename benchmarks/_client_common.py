@@ -83,13 +83,15 @@ def bench_database(backend: str):
 
 
 @contextmanager
-def gunicorn(target: str, env: dict, workers: int, threads: int, log_path: Path, keep_alive: int = 5):
-    """Serve a WSGI target with gunicorn (gthread workers) on a free port; yields the base URL.
+def gunicorn(target: str, env: dict, workers: int, threads: int, log_path: Path, keep_alive: int = 5,
+             worker_class: str = "gthread"):
+    """Serve a WSGI target with gunicorn on a free port; yields the base URL.
 
-    keep_alive 0 closes every connection after its response (as behind nginx's default proxying).
+    keep_alive 0 closes every connection after its response (as behind nginx's default proxying);
+    the sync worker class always does.
     """
     port = free_port()
-    cmd = [GUNICORN, "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
+    cmd = [GUNICORN, "--workers", str(workers), "--threads", str(threads), "--worker-class", worker_class,
            "--bind", f"127.0.0.1:{port}", "--backlog", "2048", "--keep-alive", str(keep_alive),
            "--pythonpath", str(ROOT / "benchmarks"), target]
     with open(log_path, "ab") as log:

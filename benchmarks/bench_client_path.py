@@ -1,20 +1,25 @@
 """Benchmark: the client's path through a signed link against a bare Flask endpoint (issue 2).
 
     .venv/bin/python benchmarks/bench_client_path.py [--paths 1500] [--concurrency 32]
-        [--backends sqlite,postgresql] [--workers 2] [--threads 1] [--keep-alive 5] [--stagger 0.01]
-        [--profile DIR]
+        [--backends sqlite,postgresql] [--workers 2] [--worker-class sync|gthread] [--threads 1]
+        [--keep-alive 5] [--stagger 0.01] [--connections per-path|per-client] [--profile DIR]
     .venv/bin/python benchmarks/bench_client_path.py --inprocess 200 [--backends sqlite]
 
 For each backend it builds a fresh database (SQLite file in a temp dir, or a PostgreSQL database
 huifang_bench_<random> created on 127.0.0.1:5432 and dropped afterwards), publishes the built-in
 `suitability` questionnaire and prepares N invitations, then serves (a) the real app (wsgi:app) and
-(b) a bare Flask page with the SAME gunicorn setup (gthread, --workers × --threads, the repo's
-gunicorn.conf.py, no access log), one after the other, and drives them from one asyncio process:
+(b) a bare Flask page with the SAME gunicorn setup (--worker-class, --workers, --threads, the repo's
+gunicorn.conf.py, no access log), one after the other, and drives them from one asyncio process.
+The default is gunicorn's sync worker, which is how a firm serves behind a buffering proxy: a
+worker takes a connection only when it is free, so the two workers share the load. gthread
+workers keep the connections they accepted, and one of them can end up with most of the clients
+while the other idles (docs/perf-client.md, sixth round).
 
-  real path, 6 requests, each simulated client with its own cookie jar:
+  real path, 6 requests, each path a new phone (its own connection and cookie jar):
     GET link (303) → GET identity page → POST identity (303, the session cookie now says
     "verified") → GET form → POST answers (303) → GET receipt
-  bare: the same number of GET / requests at the same concurrency.
+  bare: the same number of GET / requests at the same concurrency, 6 on each connection.
+  (The sync worker closes every connection after its response, as gunicorn does behind a proxy.)
 
 The simulated clients start 10 ms apart (--stagger) and run on from the warm-up into the timed
 paths without a pause; --stagger 0 starts them all at once, which keeps them in lockstep (see drive).
@@ -123,7 +128,7 @@ async def timed(session, rec: Recorder, kind: str, method: str, url: str, expect
 
 async def client_path(session, base: str, path: str, rec: Recorder) -> None:
     """One client: open the link, prove identity, open the form, submit, see the receipt."""
-    session.cookie_jar.clear()  # a new phone, a new session
+    session.cookie_jar.clear()  # a new phone, a new session (and, by default, a new connection: see drive)
     link = base + path
     await timed(session, rec, "1 GET link (303)", "GET", link, 303)
     page = await timed(session, rec, "2 GET identity", "GET", link + "/identity", 200)
@@ -155,10 +160,15 @@ class Window:
         return {"wall": wall, "server": server, "own": own, "other": machine_busy_seconds() - self.busy0 - server - own}
 
 
-async def drive(concurrency: int, warmup: list, timed: list, run_one, window: Window, stagger: float) -> None:
+async def drive(concurrency: int, warmup: list, timed: list, run_one, window: Window, stagger: float,
+                connection_per_job: bool = True) -> None:
     """Run the warm-up jobs, then the timed ones, with `concurrency` simulated clients in one go.
 
-    Each client has its own connection and cookies. Client i starts i × `stagger` seconds late
+    Each job is one phone: it opens its own connection, and keeps it for the job's requests. With
+    `connection_per_job` False a simulated client keeps one connection for all its jobs, which
+    gunicorn's gthread worker pins to the process that accepted it: when all clients connect at
+    once, one worker may take most of them and the other idles for the whole run (seen: 33 to 0,
+    half the throughput; docs/perf-client.md, sixth round). Client i starts i × `stagger` seconds late
     and the clients run on from the warm-up into the timed jobs without stopping: started at the
     same instant, they would stay in lockstep (a FIFO server serves them round-robin, so every
     client would be at the same step of the path at the same time, the 20-question form and the
@@ -172,15 +182,24 @@ async def drive(concurrency: int, warmup: list, timed: list, run_one, window: Wi
     for job in timed:
         queue.put_nowait((job, True))
 
+    def phone() -> aiohttp.ClientSession:
+        jar = aiohttp.CookieJar(unsafe=True)  # unsafe: keep cookies for an IP address host
+        return aiohttp.ClientSession(cookie_jar=jar, connector=aiohttp.TCPConnector(limit=1))
+
     async def worker(n: int):
         await asyncio.sleep(n * stagger)
-        jar = aiohttp.CookieJar(unsafe=True)  # unsafe: keep cookies for an IP address host
-        async with aiohttp.ClientSession(cookie_jar=jar, connector=aiohttp.TCPConnector(limit=1)) as session:
+        session = phone()
+        try:
             while not queue.empty():
                 job, is_timed = queue.get_nowait()
                 if is_timed and window.start is None:
                     window.open()
                 await run_one(session, job, is_timed)
+                if connection_per_job:
+                    await session.close()
+                    session = phone()
+        finally:
+            await session.close()
 
     await asyncio.gather(*(worker(n) for n in range(concurrency)))
 
@@ -248,12 +267,14 @@ def bench_backend(backend: str, args) -> dict:
         results = {}
 
         # (a) the real app
-        with gunicorn("wsgi:app", env, args.workers, args.threads, log, args.keep_alive) as (base, proc):
+        with gunicorn("wsgi:app", env, args.workers, args.threads, log, args.keep_alive,
+                      args.worker_class) as (base, proc):
             pids = [proc.pid, *worker_pids(proc.pid)]
             rec, unrecorded, window = Recorder(), Recorder(), Window(pids)
             profilers = start_profiler(pids[1:], Path(args.profile), f"{backend}-real") if args.profile else []
             asyncio.run(drive(args.concurrency, paths[:warmup], paths[warmup:],
-                              lambda s, p, t: client_path(s, base, p, rec if t else unrecorded), window, args.stagger))
+                              lambda s, p, t: client_path(s, base, p, rec if t else unrecorded), window, args.stagger,
+                              args.connections == "per-path"))
             cost = window.close()
             for p in profilers:
                 p.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
@@ -262,14 +283,17 @@ def bench_backend(backend: str, args) -> dict:
             print_cost(cost, len(rec.all()))
 
         # (b) the bare endpoint, same setup, same driver, same number of requests
-        with gunicorn("_client_common:bare_app", env, args.workers, args.threads, log, args.keep_alive) as (base, proc):
+        with gunicorn("_client_common:bare_app", env, args.workers, args.threads, log, args.keep_alive,
+                      args.worker_class) as (base, proc):
             rec, unrecorded, window = Recorder(), Recorder(), Window([proc.pid, *worker_pids(proc.pid)])
 
             async def bare(session, _, is_timed):
-                await timed(session, rec if is_timed else unrecorded, "GET bare page", "GET", base + "/", 200)
+                # as many requests on one connection as a path makes
+                for _ in range(REQUESTS_PER_PATH):
+                    await timed(session, rec if is_timed else unrecorded, "GET bare page", "GET", base + "/", 200)
 
-            asyncio.run(drive(args.concurrency, range(warmup * REQUESTS_PER_PATH),
-                              range(args.paths * REQUESTS_PER_PATH), bare, window, args.stagger))
+            asyncio.run(drive(args.concurrency, range(warmup), range(args.paths), bare, window, args.stagger,
+                              args.connections == "per-path"))
             cost = window.close()
             results["bare"] = print_table("bare Flask page", rec, cost["wall"], None)
             print_cost(cost, len(rec.all()))
@@ -338,10 +362,16 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (both servers)")
+    parser.add_argument("--worker-class", default="sync", choices=("sync", "gthread"),
+                        help="gunicorn's worker class (both servers): sync, as behind a buffering proxy "
+                             "(README, 'Serving a firm'), or gthread, as `make run` serves without one")
     parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker (both servers)")
     parser.add_argument("--keep-alive", type=int, default=5, help="seconds; 0 closes each connection (both servers)")
     parser.add_argument("--stagger", type=float, default=0.01,
                         help="seconds between the starts of two simulated clients; 0 starts all at once (lockstep)")
+    parser.add_argument("--connections", choices=("per-path", "per-client"), default="per-path",
+                        help="per-path: every path (a new phone) opens its own connection; per-client: a simulated "
+                             "client keeps one connection for all its paths (the earlier rounds)")
     parser.add_argument("--profile", metavar="DIR", help="record the real app's workers with py-spy (raw stacks)")
     parser.add_argument("--inprocess", type=int, metavar="N",
                         help="instead: N sequential paths through the test client; CPU and SQL statements per request")
@@ -351,7 +381,8 @@ def main() -> int:
             inprocess(backend, args.inprocess)
         return 0
     print(f"client path vs bare Flask: {args.paths} paths × {REQUESTS_PER_PATH} requests, {args.concurrency} "
-          f"concurrent clients started {args.stagger * 1000:g} ms apart, gunicorn gthread {args.workers} workers × {args.threads} threads, "
+          f"concurrent clients started {args.stagger * 1000:g} ms apart, a connection {args.connections}, "
+          f"gunicorn {args.worker_class} {args.workers} workers × {args.threads} threads, "
           f"{os.cpu_count()} CPUs shared by server and load generator")
     outcomes = {backend: bench_backend(backend, args) for backend in args.backends.split(",")}
     print("\nsummary: " + "; ".join(
