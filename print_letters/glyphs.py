@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import subprocess
 import unicodedata
-from dataclasses import dataclass
 from typing import Iterable
 
 from fontTools.ttLib import TTCollection, TTFont

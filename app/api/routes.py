@@ -5,7 +5,6 @@ from datetime import datetime
 from typing import Any, Optional
 
 from flask import Blueprint, abort, jsonify, request, url_for
-from werkzeug.exceptions import HTTPException
 
 from app.api.openapi import openapi_document
 from app.api.auth import actor, current_api_key, require_api_key

@@ -12,7 +12,7 @@ from flask import current_app
 from app.clients.models import Client
 from app.clients.service import EMAIL_RE, MOBILE_RE
 from delivery.sms import provider_from_config, setting
-from delivery.sms.base import compose_sms
+from delivery.sms.base import compose_sms  # noqa: F401  (dispatch composes through this module)
 
 CHANNELS = ("app", "sms", "email", "letter")
 QUIET_CHANNELS = ("sms", "app")  # no SMS or app push in quiet hours (issue 4)

@@ -423,7 +423,7 @@ def _defer_if_needed(ctx: "_Context", target: CampaignTarget, client: Client, ch
 
 def _reminder(ctx: _Context, target: CampaignTarget, client: Client, stats: PassStats) -> Optional[Prepared]:
     """Day-N reminders on the channel that reached the client, while no answer came."""
-    campaign, now = ctx.campaign, ctx.now
+    campaign = ctx.campaign
     days = campaign.reminder_days or []
     channel = target.reached_channel
     if target.reminders_sent >= len(days) or channel in (None, "letter"):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import io
 import json
 import secrets
@@ -15,7 +14,7 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Callable, Optional
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -23,23 +22,19 @@ from sqlalchemy.orm import selectinload
 from flask import current_app, has_request_context
 
 from app.audit.service import record
-from app.auth.models import StaffUser
-from app.clients.models import Client
 from app.db_types import utcnow
 from app.definitions.models import Questionnaire, QuestionnaireVersion
 from app.extensions import db
 from app.letters.config import output_root, setting
 from app.letters.models import (
-    ArchiveEntry, BatchStatus, Letter, LetterBatch, LetterEntry, LetterScan, LetterStatus,
+    BatchStatus, Letter, LetterBatch, LetterStatus,
 )
 from app.reviews import service as reviews
-from app.reviews.models import Channel, Invitation, InvitationStatus, Response
-from app.reviews.signals import response_stored
+from app.reviews.models import Channel, Invitation, InvitationStatus
 from print_letters.batch import FailedLetter, RenderedLetter, render_batch
 from print_letters.envelopes import envelopes_from
 from print_letters.glyphs import MissingGlyph
 from print_letters.layout import Firm, LetterContent, mark
-from questionnaires.answers import validate_answers
 from questionnaires.placeholders import fill, localize, placeholders_in
 
 LETTER_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O/1/I: typed back from paper

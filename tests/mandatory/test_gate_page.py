@@ -6,7 +6,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from app.extensions import db
 
 GOOD = {"consent": "y", "own_operation": "yes", "age": "12", "satisfaction": "4"}
 

@@ -12,7 +12,7 @@ from app.db_types import utcnow
 from app.extensions import db
 from app.jobs import service as jobs
 from app.webhooks import service, signing
-from app.webhooks.models import AttemptOutcome, DeliveryAttempt, DisabledEndpoint, EventStatus, WebhookEvent
+from app.webhooks.models import AttemptOutcome, DeliveryAttempt, DisabledEndpoint, EventStatus
 from tests.webhooks.receiver import Receiver, Reply
 
 
