@@ -7,6 +7,7 @@ from typing import Any, Mapping, Optional
 
 import sqlalchemy as sa
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import BASE_DIR, INSTANCE_DIR, Config
 from app.extensions import babel, cache, csrf, db, limiter, login_manager, migrate
@@ -70,13 +71,11 @@ def _trust_proxies(app: Flask) -> None:
     client's address; behind nginx every request would otherwise come from 127.0.0.1.
     """
     raw = str(app.config.get("PROXY_COUNT", "0")).strip()
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise ValueError(f"PROXY_COUNT: expected the number of proxies in front (0 or more), got {raw!r}")
     count = int(raw)
     app.config["PROXY_COUNT"] = count
     if count:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
 
 

@@ -55,7 +55,7 @@ def test_behind_a_proxy_each_client_address_has_its_own_rate_limit(proxied_app, 
     assert open_from("198.51.100.20") == 303
 
 
-@pytest.mark.parametrize("value", ["two", "-1", "1.5", ""])
+@pytest.mark.parametrize("value", ["two", "-1", "1.5", "", "²"])
 def test_a_proxy_count_that_is_not_a_whole_number_stops_start_up_with_its_name(app, value):
     with pytest.raises(ValueError, match="PROXY_COUNT"):
         create_app({**app.config, "PROXY_COUNT": value})
