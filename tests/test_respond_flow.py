@@ -31,6 +31,14 @@ def ready_to_submit(client, invitation) -> tuple[str, dict]:
     return url, {**GOOD_ANSWERS, "csrf_token": csrf_from(client.get(url).get_data(as_text=True)), "_action": "submit"}
 
 
+def submit_as_a_new_request(client, invitation, recorder: list) -> None:
+    """Submit good answers from a session with no open transaction; `recorder` keeps only the POST's statements."""
+    url, data = ready_to_submit(client, invitation)
+    db.session.commit()  # as in a real request: the session starts with no transaction
+    recorder.clear()
+    assert client.post(url, data=data).status_code == 303
+
+
 def submit(client, invitation, answers, action="submit"):
     page = client.get(path_of(invitation))
     data = {**answers, "csrf_token": csrf_from(page.get_data(as_text=True)), "_action": action}
@@ -368,10 +376,7 @@ def test_client_pages_read_without_a_transaction_on_postgresql(client, make_invi
 def test_submit_stays_one_transaction_on_postgresql(client, make_invitation, statement_modes):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL only")
-    url, data = ready_to_submit(client, make_invitation())
-    db.session.commit()  # as in a real request: the session starts with no transaction
-    statement_modes.clear()
-    assert client.post(url, data=data).status_code == 303
+    submit_as_a_new_request(client, make_invitation(), statement_modes)
     assert {verb for verb, _ in statement_modes} >= {"INSERT", "UPDATE"}
     assert not any(autocommit for _verb, autocommit in statement_modes), statement_modes
 
@@ -380,10 +385,7 @@ def test_submit_reads_the_invitation_once_and_locks_it_then_on_postgresql(client
                                                                          count_statements):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL only: SQLite has no row locks (it takes its write lock instead)")
-    url, data = ready_to_submit(client, make_invitation())
-    db.session.commit()  # as in a real request: the session starts with no transaction
-    count_statements.clear()
-    assert client.post(url, data=data).status_code == 303
+    submit_as_a_new_request(client, make_invitation(), count_statements)
     reads = [s for s in count_statements if s.lstrip().startswith("SELECT") and "FROM invitations" in s]
     assert len(reads) == 1, "\n".join(reads)
     assert "FOR UPDATE OF invitations" in reads[0]
