@@ -7,12 +7,23 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 # CI runs the suite twice: TEST_DATABASE=sqlite (default) and TEST_DATABASE=postgresql.
 BACKEND = os.environ.get("TEST_DATABASE", "sqlite")
 # The server's maintenance connection, used only to CREATE and DROP the run's own database.
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test")
+
+
+def postgresql_only(why: str) -> pytest.MarkDecorator:
+    """Skip on the SQLite run, saying why the behaviour is PostgreSQL's alone."""
+    return pytest.mark.skipif(BACKEND != "postgresql", reason=f"PostgreSQL only: {why}")
+
+
+def sqlite_only(why: str) -> pytest.MarkDecorator:
+    """Skip on the PostgreSQL run, saying why the behaviour is SQLite's alone."""
+    return pytest.mark.skipif(BACKEND != "sqlite", reason=f"SQLite only: {why}")
 
 
 class TestDatabase:

@@ -8,6 +8,7 @@ from sqlalchemy.exc import DatabaseError
 from app.audit.models import AuditEntry
 from app.audit.service import record, verify_chain
 from app.extensions import db
+from tests.dbsetup import postgresql_only
 
 
 def write_entries(n: int) -> None:
@@ -42,9 +43,8 @@ def test_the_chain_head_holds_the_hash_of_the_last_entry(app):
     assert (head.last_seq, head.last_hash) == (last.seq, last.entry_hash)
 
 
+@postgresql_only("the entry and the head's new hash share one statement there")
 def test_an_entry_takes_two_statements_on_postgresql(app, count_statements):
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL only: the entry and the head's new hash share one statement there")
     write_entries(1)  # the head row exists
     count_statements.clear()
     record("test", "thing.change", "thing", 9, {"n": 9})

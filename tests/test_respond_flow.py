@@ -10,6 +10,7 @@ from app.extensions import db
 from app.reviews import service
 from app.reviews.models import IdentityAttempt, InvitationStatus, ReviewException, ReviewRegistration, Response
 from tests.conftest import csrf_from
+from tests.dbsetup import postgresql_only
 
 GOOD_ANSWERS = {"consent": "y", "own_operation": "yes", "age": "12", "satisfaction": "4"}
 
@@ -355,10 +356,9 @@ def statement_modes(app):
     sa.event.remove(db.engine, "before_cursor_execute", listener)
 
 
+@postgresql_only("BEGIN and ROLLBACK are round trips there")
 @pytest.mark.parametrize("step", ["link", "identity", "form", "receipt"])
 def test_client_pages_read_without_a_transaction_on_postgresql(client, make_invitation, statement_modes, step):
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL only: BEGIN and ROLLBACK are round trips there")
     invitation = make_invitation()
     if step in ("form", "receipt"):
         pass_identity(client, invitation)
@@ -373,30 +373,27 @@ def test_client_pages_read_without_a_transaction_on_postgresql(client, make_invi
     assert db.session.connection().connection.driver_connection.autocommit is False
 
 
+@postgresql_only("the pages' reads run without a transaction there, the submit must not")
 def test_submit_stays_one_transaction_on_postgresql(client, make_invitation, statement_modes):
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL only")
     submit_as_a_new_request(client, make_invitation(), statement_modes)
     assert {verb for verb, _ in statement_modes} >= {"INSERT", "UPDATE"}
     assert not any(autocommit for _verb, autocommit in statement_modes), statement_modes
 
 
+@postgresql_only("SQLite has no row locks (it takes its write lock instead)")
 def test_submit_reads_the_invitation_once_and_locks_it_then_on_postgresql(client, make_invitation,
                                                                          count_statements):
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL only: SQLite has no row locks (it takes its write lock instead)")
     submit_as_a_new_request(client, make_invitation(), count_statements)
     reads = [s for s in count_statements if s.lstrip().startswith("SELECT") and "FROM invitations" in s]
     assert len(reads) == 1, "\n".join(reads)
     assert "FOR UPDATE OF invitations" in reads[0]
 
 
+@postgresql_only("SQLite has no row locks")
 def test_a_lock_taken_before_a_commit_is_taken_again_after_it(app, make_invitation, count_statements):
     from app.locking import lock_for_update, remember_locked
     from app.reviews.models import Invitation
 
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL only")
     invitation = make_invitation()
     db.session.refresh(invitation, with_for_update=True)  # the route's first read, with its lock
     remember_locked(invitation)

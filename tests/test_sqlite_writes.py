@@ -12,9 +12,9 @@ from app.audit.models import AuditEntry
 from app.audit.service import record
 from app.extensions import db
 from app.sqlite_writes import lock_path
-from tests.dbsetup import BACKEND
+from tests.dbsetup import sqlite_only
 
-pytestmark = pytest.mark.skipif(BACKEND != "sqlite", reason="the writer queue is SQLite's")
+pytestmark = sqlite_only("the writer queue is SQLite's")
 WAIT = 10  # seconds a thread may take before the test calls it hung
 
 

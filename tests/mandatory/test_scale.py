@@ -8,12 +8,11 @@ import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
-from tests.dbsetup import BACKEND
+from tests.dbsetup import postgresql_only
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(BACKEND != "postgresql", reason="many worker processes sharing one queue need PostgreSQL "
-                                                       "(SKIP LOCKED); SQLite serialises writers by design"),
+    postgresql_only("many worker processes sharing one queue need SKIP LOCKED; SQLite serialises writers by design"),
 ]
 SESSIONS = 1000
 SUBMITTERS = 8  # within the pool (5 + 10 overflow) of the test app
