@@ -13,9 +13,13 @@ from tests.test_respond_flow import pass_identity, path_of
 CSRF_VALUE = re.compile(r'(name="csrf_token" type="hidden" value=")[^"]+"')
 
 
-def form_page(client, invitation, lang="en") -> str:
-    """The form page's HTML without its CSRF token (which changes between requests)."""
-    page = client.get(path_of(invitation), headers={"Accept-Language": lang})
+def form_page(client, invitation, lang="en", path: str | None = None) -> str:
+    """The form page's HTML without its CSRF token (which changes between requests).
+
+    Pass `path` to fetch the page twice through one link: each `path_of` signs anew, and a link
+    signed a second later differs in its timestamp, and so does the page's action.
+    """
+    page = client.get(path or path_of(invitation), headers={"Accept-Language": lang})
     assert page.status_code == 200
     return CSRF_VALUE.sub(r'\1"', page.get_data(as_text=True))
 
@@ -51,10 +55,11 @@ def test_a_page_built_from_cached_blocks_equals_one_rendered_in_full(app, client
     form_page(verified(client, first), first, lang)  # fills the cache
     assert cached_blocks(app), "the first page put no block in the cache"
     verified(client, second)
-    from_cache = form_page(client, second, lang)
+    link = path_of(second)
+    from_cache = form_page(client, second, lang, path=link)
     with app.app_context():
         cache.clear()
-    rendered_in_full = form_page(client, second, lang)
+    rendered_in_full = form_page(client, second, lang, path=link)
     assert from_cache == rendered_in_full
 
 
