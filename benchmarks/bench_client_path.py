@@ -30,7 +30,9 @@ clients. The load generator shares the machine's cores with the server; its CPU 
 
 --inprocess N runs N paths one after another through Flask's test client in this process (no
 gunicorn, no concurrency) and prints, per request kind, the median CPU time of the request's thread
-(time.thread_time, so other processes' load hardly matters) and the SQL statements it ran.
+(time.thread_time, so other processes' load hardly matters) and the SQL statements it ran, then two
+baselines through the same test client: a bare Flask page, and the same trivial page as a route of
+this app (its hooks: CSRF, locale, login, security headers, session).
 
 Rate limits are off in the served app (RATELIMIT_ENABLED=0): every simulated client comes from
 127.0.0.1, and the identity POST is limited to 20/minute per address.
@@ -54,7 +56,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _client_common import (  # noqa: E402
-    PYTHON, bench_database, gunicorn, register_name, summary, worker_pids,
+    PYTHON, bare_app, bare_page, bench_database, gunicorn, register_name, summary, worker_pids,
 )
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -305,6 +307,21 @@ def bench_backend(backend: str, args) -> dict:
         return {**results, "ratio": ratio, "met": ok_ratio and ok_p99 and not results["real"]["errors"]}
 
 
+def trivial_cpu_ms(app, url: str, count: int = 3000) -> float:
+    """Median thread CPU of a GET through the test client, after a warm-up."""
+    import statistics
+
+    client = app.test_client()
+    for _ in range(200):
+        client.get(url)
+    spent = []
+    for _ in range(count):
+        before = time.thread_time()
+        assert client.get(url).status_code == 200
+        spent.append(time.thread_time() - before)
+    return statistics.median(spent) * 1000
+
+
 def inprocess(backend: str, count: int) -> None:
     """Sequential paths through the test client: thread CPU per request and SQL statements per request."""
     import statistics
@@ -319,6 +336,7 @@ def inprocess(backend: str, count: int) -> None:
     with bench_database(backend) as (url, _tmp):
         paths = prepare(url, count + 20)
         app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEYS": [SECRET], "RATELIMIT_ENABLED": False})
+        app.add_url_rule("/__bench_trivial", "bench_trivial", bare_page)  # a baseline, printed last
         statements = [0]
         with app.app_context():
             engine = db.engine
@@ -352,6 +370,11 @@ def inprocess(backend: str, count: int) -> None:
         whole = [sum(values) for values in zip(*cpu.values())]
         print(f"    {'whole path':<24}{statistics.median(whole) * 1000:>17.2f}"
               f"{sum(statistics.median(v) for v in sql.values()):>16.0f}")
+        # Two baselines through the same test client: what Flask alone costs, and what this
+        # app's hooks (CSRF, locale, login, security headers, session) add to a trivial route.
+        for label, baseline in (("bare Flask page", bare_app), ("trivial route, this app", app)):
+            url = "/__bench_trivial" if baseline is app else "/"
+            print(f"    {label:<24}{trivial_cpu_ms(baseline, url):>17.2f}{0:>16}")
         with app.app_context():
             db.engine.dispose()
 

@@ -14,7 +14,7 @@ from app.definitions import service as definitions
 from app.errors import abort_with
 from app.extensions import db
 from app.reviews import service as reviews
-from app.reviews.models import Invitation, ReviewException
+from app.reviews.models import Invitation
 from app.webhooks.service import CallbackUrlError, register_invitation_callback
 from questionnaires.loader import DefinitionError
 
@@ -223,17 +223,13 @@ def invitation_json(invitation: Invitation) -> dict:
     }
     response = reviews.stored_response(invitation.id)
     if response is not None:
-        flags = db.session.scalars(
-            db.select(ReviewException).where(ReviewException.response_id == response.id)
-        ).all()
         body["response"] = {
             "receipt_no": response.receipt_no,
             "submitted_at": response.submitted_at.isoformat(),
             "channel": response.channel.value,
             "version_hash": response.version_hash,
             "answers": response.answers,
-            "flagged": [{"question_id": f.question_id, "answer": f.answer, "severity": f.severity.value,
-                         "label": {"zh-CN": f.label_zh, "en": f.label_en}} for f in flags],
+            "flagged": reviews.flagged_answers(response.id),
         }
     return body
 

@@ -11,6 +11,7 @@ from flask import current_app
 
 from app.clients.models import Client
 from app.clients.service import EMAIL_RE, MOBILE_RE
+from app.reviews.service import public_base_url
 from delivery.sms import provider_from_config, setting
 from delivery.sms.base import compose_sms  # noqa: F401  (dispatch composes through this module)
 
@@ -29,13 +30,17 @@ DEFAULT_EMAIL = (
 )
 
 
-def base_url() -> str:
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-
-
+# The two links are built by hand, not with reviews.public_url: url_for needs a request context,
+# which the worker would have to push for every message of a 100,000-client campaign.
+# tests/campaigns/test_links.py holds them equal to what the routes build.
 def short_link(short_code: str) -> str:
     """The SMS short link (/s/<code>), built without a request (workers, CLI)."""
-    return f"{base_url()}/s/{short_code}"
+    return f"{public_base_url()}/s/{short_code}"
+
+
+def form_link(token: str) -> str:
+    """The signed link to the form (/q/<token>), built without a request (workers, CLI)."""
+    return f"{public_base_url()}/q/{token}"
 
 
 def unknown_placeholders(template: Optional[str]) -> list[str]:

@@ -498,7 +498,7 @@ def _message(ctx: _Context, target: CampaignTarget, client: Client, channel: str
             body = "提醒：" + body
         return {"to": client.phone, "link": link, "text": ch.compose_sms(f"【{config['FIRM_NAME']}】", body, link),
                 "params": {"link": link, "deadline": values["deadline"]}}
-    link = ch.base_url() + f"/q/{ctx.signer.sign(invitation.public_id)}"
+    link = ch.form_link(ctx.signer.sign(invitation.public_id))
     if channel == "email":
         subject = ch.fill(campaign.email_subject or ch.DEFAULT_SUBJECT, values)
         if kind == "reminder":

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Optional
+from enum import Enum
+from typing import Optional, TypeVar
 
 import sqlalchemy as sa
 from flask import current_app
@@ -22,6 +23,8 @@ from app.followup.models import (
 from app.mandatory.service import session_for_invitation
 from app.reviews.models import ExceptionStatus, ReviewException, Severity
 from app.webhooks.service import emit
+
+ChoiceT = TypeVar("ChoiceT", bound=Enum)
 
 # Days a flagged answer may stay open, by severity (config EXCEPTION_SLA_DAYS overrides).
 # 5.1.3 asks abnormal situations to be taken up within 2 trading days; high severity follows that.
@@ -145,6 +148,14 @@ def _event(exception: ReviewException, kind: EventKind, actor: str, note: Option
     return event
 
 
+def _chosen(kind: type[ChoiceT], value: str, field: str, message: str) -> ChoiceT:
+    """The enum member a form's value names; 422 on `field` with `message` otherwise."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise FollowupError(field, message) from None
+
+
 def _require_open(exception: ReviewException) -> None:
     if exception.status is ExceptionStatus.CLOSED:
         raise FollowupError("status", "the exception is closed")
@@ -201,10 +212,7 @@ def escalate(exception: ReviewException, target: str, note: str, actor: str,
              remote_addr: Optional[str] = None) -> ExceptionEvent:
     """Report the suspected violation to risk management or the business department (8.4 b)."""
     _require_open(exception)
-    try:
-        to = EscalationTarget(target)
-    except ValueError:
-        raise FollowupError("target", "choose risk management or the business department") from None
+    to = _chosen(EscalationTarget, target, "target", "choose risk management or the business department")
     text = _note(note)
     followup = assigned_followup(exception, "escalating")
     followup.escalated_to = to
@@ -220,10 +228,7 @@ def close(exception: ReviewException, outcome: str, note: str, actor: str,
           remote_addr: Optional[str] = None) -> ExceptionFollowup:
     """Close with an outcome; a review from a mandatory session tells the business system (callback)."""
     _require_open(exception)
-    try:
-        result = Outcome(outcome)
-    except ValueError:
-        raise FollowupError("outcome", "choose an outcome") from None
+    result = _chosen(Outcome, outcome, "outcome", "choose an outcome")
     text = _note(note)
     followup = assigned_followup(exception, "closing")
     now = utcnow()
@@ -265,7 +270,7 @@ def notify_business_system(exception: ReviewException, followup: ExceptionFollow
         "exception_id": exception.id,
         "question_id": exception.question_id,
         "severity": exception.severity.value,
-        "label": {"zh-CN": exception.label_zh, "en": exception.label_en},
+        "label": exception.label,
         "outcome": followup.outcome.value,
         "closed_at": followup.closed_at.isoformat(),
         "open_exceptions": still_open,  # flagged answers of this response not yet closed
@@ -276,10 +281,7 @@ def notify_business_system(exception: ReviewException, followup: ExceptionFollow
 def record_objection(exception: ReviewException, party: str, raised_by: str, content: str, actor: str,
                      remote_addr: Optional[str] = None) -> Objection:
     """Record an objection to the review result (8.3.3); the review manager answers it."""
-    try:
-        who = ObjectionParty(party)
-    except ValueError:
-        raise FollowupError("party", "choose who objects") from None
+    who = _chosen(ObjectionParty, party, "party", "choose who objects")
     name = (raised_by or "").strip()
     if not name or len(name) > 100:
         raise FollowupError("raised_by", "name the unit or person objecting (at most 100 characters)")

@@ -14,7 +14,9 @@ from app.i18n import current_lang
 from app.mandatory import service
 from app.mandatory.models import MandatorySession, SessionStatus
 from app.mandatory.tokens import TokenError
+from app.respond import fragments
 from app.respond.forms import questionnaire_form_class
+from app.respond.routes import remember_opened
 from app.reviews import service as reviews
 from app.reviews.signals import register_invitation_link, response_stored
 from app.security import allow_framing
@@ -160,10 +162,11 @@ def gate(token: str):
         return _render_done(session)
     _refuse_closed(session)
     invitation = session.invitation
-    reviews.mark_opened(invitation)
-    db.session.commit()
     if request.method == "GET":
-        return _render_gate(session, _form(session, data=invitation.draft_answers or {}), token)
+        page = _render_gate(session, _form(session, data=invitation.draft_answers or {}), token)
+        remember_opened(invitation)  # after the page, as on the form page
+        return page
+    remember_opened(invitation)
     form = _form(session)
     raw = form_data_as_raw(form)
     try:
@@ -215,7 +218,9 @@ def _render_gate(session: MandatorySession, form, token: str, errors=None):
     invitation = session.invitation
     shown = {q["id"] for q in visible_questions(invitation.version.definition, invitation.draft_answers or {})}
     return render_template("mandatory/gate.html", form=form, token=token, errors=errors or [],
-                           initially_visible=shown, definition=_definition(session), session=session)
+                           initially_visible=shown, definition=_definition(session), session=session,
+                           cacheable=fragments.cacheable_blocks(invitation.version, form),
+                           fragment_prefix=fragments.fragment_prefix(invitation.version, current_lang()))
 
 
 def _render_done(session: MandatorySession):

@@ -340,15 +340,13 @@ def session_json(session: MandatorySession, now: Optional[datetime] = None) -> d
     }
     if session.response_id:
         response = db.session.get(Response, session.response_id)
-        flags = db.session.scalars(sa.select(ReviewException).where(ReviewException.response_id == response.id)).all()
         body["result"] = {
             "receipt_no": response.receipt_no,
             "completed_at": response.submitted_at.isoformat(),
             "version": invitation.version.number,
             "version_hash": response.version_hash,
             "answers": response.answers,
-            "flagged": [{"question_id": f.question_id, "answer": f.answer, "severity": f.severity.value,
-                         "label": {"zh-CN": f.label_zh, "en": f.label_en}} for f in flags],
+            "flagged": reviews.flagged_answers(response.id),
             "result_token": result_token(session),
         }
     return body

@@ -166,9 +166,9 @@ def form(token: str):
         # Written after rendering: on SQLite the first write takes the one writer lock, which
         # should not be held while the page renders (app/sqlite_writes.py); and a commit expires,
         # and would reload, all the page reads.
-        _remember_opened(invitation)
+        remember_opened(invitation)
         return page
-    _remember_opened(invitation)
+    remember_opened(invitation)
     form = form_class()
     if not form.validate_on_submit():  # only the CSRF token is checked here
         abort(400, _("The form expired. Please reload the page and answer again."))
@@ -180,9 +180,12 @@ def form(token: str):
     return _submit(invitation, form, raw, token)
 
 
-def _remember_opened(invitation: Invitation) -> None:
-    if invitation.status is InvitationStatus.PENDING:
-        service.mark_opened(invitation)
+def remember_opened(invitation: Invitation) -> None:
+    """Store the first opening of the link, committing only when it is new (the gate uses it too).
+
+    Call it after rendering a page: a commit expires, and would read again, all the page's reads.
+    """
+    if service.mark_opened(invitation):
         db.session.commit()
 
 

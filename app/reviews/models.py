@@ -182,3 +182,8 @@ class ReviewException(db.Model):
 
     response: Mapped[Response] = relationship()
     client: Mapped[Client] = relationship()
+
+    @property
+    def label(self) -> dict[str, str]:
+        """The flag's label in both languages, as the API and the callbacks carry it."""
+        return {"zh-CN": self.label_zh, "en": self.label_en}

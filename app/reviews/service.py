@@ -54,10 +54,15 @@ def link_signer() -> LinkSigner:
                       current_app.config["LINK_MAX_AGE_DAYS"] * 86400)
 
 
+def public_base_url() -> str:
+    """PUBLIC_BASE_URL without a trailing slash: where every link sent to a client points."""
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+
+
 def public_url(endpoint: str, **values) -> str:
     """A client-facing URL on PUBLIC_BASE_URL (links in SMS, email, letters and the gate)."""
     # _external=False: outside a request, with SERVER_NAME set, url_for would add a scheme and host.
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for(endpoint, _external=False, **values)
+    return public_base_url() + url_for(endpoint, _external=False, **values)
 
 
 def invitation_url(invitation: Invitation) -> str:
@@ -228,12 +233,14 @@ def find_by_short_code(code: str) -> Optional[Invitation]:
     return db.session.scalars(sa.select(Invitation).where(Invitation.short_code == code)).one_or_none()
 
 
-def mark_opened(invitation: Invitation) -> None:
-    """Remember the first time the client opened the link."""
-    if invitation.status is InvitationStatus.PENDING:
-        invitation.status = InvitationStatus.OPENED
-        invitation.first_opened_at = utcnow()
-        db.session.flush()
+def mark_opened(invitation: Invitation) -> bool:
+    """Remember the first time the client opened the link; True when that was now (a change to commit)."""
+    if invitation.status is not InvitationStatus.PENDING:
+        return False
+    invitation.status = InvitationStatus.OPENED
+    invitation.first_opened_at = utcnow()
+    db.session.flush()
+    return True
 
 
 def _identity_matches(invitation: Invitation, method: str, given: str) -> bool:
@@ -283,6 +290,15 @@ def stored_response(invitation_id: int) -> Optional[Response]:
     return db.session.scalars(
         sa.select(Response).where(Response.invitation_id == invitation_id).execution_options(populate_existing=True)
     ).one_or_none()
+
+
+def flagged_answers(response_id: int) -> list[dict]:
+    """The response's flagged answers, as the invitation API and the mandatory result show them."""
+    flags = db.session.scalars(
+        sa.select(ReviewException).where(ReviewException.response_id == response_id).order_by(ReviewException.id)
+    )
+    return [{"question_id": f.question_id, "answer": f.answer, "severity": f.severity.value, "label": f.label}
+            for f in flags]
 
 
 def _receipt_number(now: datetime) -> str:

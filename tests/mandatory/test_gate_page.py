@@ -82,3 +82,82 @@ def test_gate_script_traps_the_back_button(client):
     script = response.get_data(as_text=True)
     response.close()
     assert "pushState" in script and "popstate" in script
+
+
+def numbers_on(html: str) -> list[str]:
+    return re.findall(r'<span class="num">(\d+)\.</span>', html)
+
+
+def test_gate_numbers_its_questions_as_the_form_page_does(client, gate, make_invitation):
+    """A consent shows no number, so it takes none: the first numbered question is 1."""
+    from tests.test_respond_flow import pass_identity, path_of
+
+    invitation = make_invitation()
+    pass_identity(client, invitation)
+    form_numbers = numbers_on(client.get(path_of(invitation)).get_data(as_text=True))
+    gate_numbers = numbers_on(client.get(gate).get_data(as_text=True))
+    assert gate_numbers == form_numbers == [str(n) for n in range(1, len(form_numbers) + 1)]
+
+
+def test_gate_error_summary_names_the_question_of_each_error(client, gate):
+    html = client.post(gate, data={"consent": "y", "age": "12", "satisfaction": "4"},
+                       headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    summary = html.split('id="error-summary"', 1)[1].split("</ul>", 1)[0]
+    assert '<a href="#q-own_operation"><span class="summary-q">请问账户是您本人操作吗？</span>' in summary
+
+
+@pytest.fixture
+def suitability_gate(client, hook_key, make_client, publish):
+    """Opens a gate on the built-in suitability review, whose texts name the client and product."""
+    publish("suitability")
+
+    def open_gate(name: str, product: str) -> str:
+        created = client.post("/api/v1/mandatory-sessions", headers=hook_key[2], json={
+            "client_account": make_client(name=name).account, "questionnaire": "suitability",
+            "context": {"product_name": product, "product_risk": "R3"}})
+        assert created.status_code == 201, created.json
+        return urlsplit(created.json["url"]).path
+
+    return open_gate
+
+
+def test_a_gate_from_cached_blocks_equals_one_rendered_in_full_and_shows_only_its_client(app, client,
+                                                                                       suitability_gate):
+    from app.extensions import cache
+    from tests.test_form_fragments import cached_blocks
+
+    zh = {"Accept-Language": "zh-CN"}
+    client.get(suitability_gate("王秀英", "沪深300指数增强私募基金"), headers=zh)  # fills the cache
+    second = suitability_gate("李建国", "国债逆回购")
+    from_cache = client.get(second, headers=zh).get_data(as_text=True)
+    blocks = "".join(cached_blocks(app))
+    with app.app_context():
+        cache.clear()
+    assert from_cache == client.get(second, headers=zh).get_data(as_text=True)
+    assert "李建国" in from_cache and "国债逆回购" in from_cache
+    assert "王秀英" not in from_cache and "沪深300" not in from_cache
+    assert blocks and not any(word in blocks for word in ("王秀英", "李建国", "沪深300", "国债逆回购"))
+
+
+def test_first_gate_visit_marks_the_invitation_opened(app, client, gate):
+    from app.extensions import db
+    from app.mandatory.models import MandatorySession
+    from app.reviews.models import InvitationStatus
+
+    assert client.get(gate).status_code == 200
+    db.session.rollback()  # what was stored, not what this session remembers
+    invitation = db.session.scalars(db.select(MandatorySession)).one().invitation
+    assert invitation.status is InvitationStatus.OPENED and invitation.first_opened_at is not None
+
+
+def test_a_gate_visit_reads_each_row_once(client, gate, count_statements):
+    """Session, key, invitation, version, client: the "opened" mark is written after the page,
+    so a commit does not make the page read them again."""
+    from app.extensions import db
+
+    for visit in ("first", "again"):
+        db.session.commit()
+        count_statements.clear()
+        assert client.get(gate).status_code == 200
+        reads = [s.split("FROM", 1)[1].split()[0] for s in count_statements if s.lstrip().startswith("SELECT")]
+        assert sorted(reads) == sorted(set(reads)) and len(reads) == 5, (visit, reads)
