@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -82,6 +83,22 @@ def bench_database(backend: str):
         tmp.rmdir()
 
 
+def _wait_until_answering(base: str, proc: subprocess.Popen, log_path: Path) -> None:
+    """Return once a server answers HTTP at `base` (any status); fail if it exits or takes 30 s."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urlopen(base + "/__nope__", timeout=1)
+            return
+        except OSError as exc:
+            # An HTTP error is an answer, except nginx's 502: its upstream is not up yet.
+            if getattr(exc, "code", None) and exc.code != 502:
+                return
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{Path(proc.args[0]).name} did not start; see {log_path}") from exc
+            time.sleep(0.1)
+
+
 @contextmanager
 def gunicorn(target: str, env: dict, workers: int, threads: int, log_path: Path, keep_alive: int = 5,
              worker_class: str = "gthread"):
@@ -99,18 +116,7 @@ def gunicorn(target: str, env: dict, workers: int, threads: int, log_path: Path,
                                 start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urlopen(base + "/__nope__", timeout=1)
-            except OSError as exc:
-                if getattr(exc, "code", None):  # an HTTP error: the server answers
-                    break
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not start; see {log_path}") from exc
-                time.sleep(0.1)
-            else:
-                break
+        _wait_until_answering(base, proc, log_path)
         yield base, proc
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -121,8 +127,64 @@ def gunicorn(target: str, env: dict, workers: int, threads: int, log_path: Path,
             proc.wait()
 
 
+NGINX_CONF = """\
+daemon off;
+{user}worker_processes {workers};
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/nginx-body;
+    proxy_temp_path {tmp}/nginx-proxy;
+    server {{
+        listen 127.0.0.1:{port};
+        # The README's block ("Serving a firm"), pointed at the benchmark's gunicorn.
+        location / {{
+            proxy_pass {upstream};
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            client_max_body_size 2m;
+        }}
+    }}
+}}
+"""
+
+
+@contextmanager
+def nginx(upstream: str, tmp: Path, workers: str = "auto"):
+    """Put nginx in front of a server, as the README's "Serving a firm" does; yields its base URL.
+
+    nginx (Debian: apt-get install nginx-light) runs in the foreground with its files in `tmp`.
+    """
+    # /usr/sbin is not on every user's PATH.
+    binary = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+    if binary is None:
+        raise SystemExit("--proxy nginx needs nginx: apt-get install nginx-light")
+    port = free_port()
+    conf = tmp / "nginx.conf"
+    # Started as root, nginx's workers would become `nobody`, who cannot enter the private temp dir.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    conf.write_text(NGINX_CONF.format(user=user, workers=workers, tmp=tmp, port=port, upstream=upstream))
+    with open(tmp / "nginx-error.log", "ab") as log:
+        proc = subprocess.Popen([binary, "-c", str(conf), "-p", str(tmp)], stdout=log, stderr=log,
+                                start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_answering(base, proc, tmp / "nginx-error.log")
+        yield base, proc
+    finally:
+        proc.send_signal(signal.SIGQUIT)  # nginx's graceful stop
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def worker_pids(master_pid: int) -> list[int]:
-    """The gunicorn worker processes of a master (for the profiler)."""
+    """The worker processes of a gunicorn or nginx master (for the CPU count and the profiler)."""
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master_pid)], capture_output=True, text=True)
     return [int(p) for p in out.stdout.split()]
 

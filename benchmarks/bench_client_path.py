@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_client_path.py [--paths 1500] [--concurrency 32]
         [--backends sqlite,postgresql] [--workers 2] [--worker-class sync|gthread] [--threads 1]
         [--keep-alive 5] [--stagger 0.01] [--connections per-path|per-client] [--profile DIR]
+        [--proxy none|nginx] [--proxy-workers auto]
     .venv/bin/python benchmarks/bench_client_path.py --inprocess 200 [--backends sqlite]
 
 For each backend it builds a fresh database (SQLite file in a temp dir, or a PostgreSQL database
@@ -20,6 +21,10 @@ while the other idles (docs/perf-client.md, sixth round).
     "verified") → GET form → POST answers (303) → GET receipt
   bare: the same number of GET / requests at the same concurrency, 6 on each connection.
   (The sync worker closes every connection after its response, as gunicorn does behind a proxy.)
+
+--proxy nginx puts nginx in front of both servers with the README's block ("Serving a firm") and
+PROXY_COUNT=1, as a firm serves; nginx's CPU is counted as the server's. It needs nginx
+(Debian: apt-get install nginx-light).
 
 The simulated clients start 10 ms apart (--stagger) and run on from the warm-up into the timed
 paths without a pause; --stagger 0 starts them all at once, which keeps them in lockstep (see drive).
@@ -48,6 +53,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -56,7 +62,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _client_common import (  # noqa: E402
-    PYTHON, bare_app, bare_page, bench_database, gunicorn, register_name, summary, worker_pids,
+    PYTHON, bare_app, bare_page, bench_database, gunicorn, nginx, register_name, summary, worker_pids,
 )
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -256,6 +262,23 @@ def print_cost(cost: dict, requests: int) -> None:
           f"core-seconds; server CPU per request {cost['server'] / requests * 1000:.2f} ms")
 
 
+@contextmanager
+def serve(target: str, env: dict, tmp: Path, args):
+    """gunicorn with the run's settings, behind nginx with --proxy nginx.
+
+    Yields the URL the clients use, the processes whose CPU is the server's (nginx's included),
+    and gunicorn's own (master first).
+    """
+    with gunicorn(target, env, args.workers, args.threads, tmp / "gunicorn.log", args.keep_alive,
+                  args.worker_class) as (base, proc):
+        app_pids = [proc.pid, *worker_pids(proc.pid)]
+        if args.proxy == "none":
+            yield base, app_pids, app_pids
+            return
+        with nginx(base, tmp, args.proxy_workers) as (proxy_base, proxy):
+            yield proxy_base, [*app_pids, proxy.pid, *worker_pids(proxy.pid)], app_pids
+
+
 def bench_backend(backend: str, args) -> dict:
     print(f"\n== {backend} ==")
     with bench_database(backend) as (url, tmp):
@@ -264,16 +287,14 @@ def bench_backend(backend: str, args) -> dict:
         paths = prepare(url, args.paths + warmup)
         print(f"  prepared {len(paths)} invitations in {time.perf_counter() - t0:.1f} s ({tmp})")
         env = {"DATABASE_URL": url, "SECRET_KEYS": SECRET, "RATELIMIT_ENABLED": "0", "HUIFANG_INSTANCE": str(tmp),
-               "PUBLIC_BASE_URL": "http://127.0.0.1", "PYTHONDONTWRITEBYTECODE": "1"}
-        log = tmp / "gunicorn.log"
+               "PUBLIC_BASE_URL": "http://127.0.0.1", "PYTHONDONTWRITEBYTECODE": "1",
+               "PROXY_COUNT": "1" if args.proxy == "nginx" else "0"}
         results = {}
 
         # (a) the real app
-        with gunicorn("wsgi:app", env, args.workers, args.threads, log, args.keep_alive,
-                      args.worker_class) as (base, proc):
-            pids = [proc.pid, *worker_pids(proc.pid)]
+        with serve("wsgi:app", env, tmp, args) as (base, pids, app_pids):
             rec, unrecorded, window = Recorder(), Recorder(), Window(pids)
-            profilers = start_profiler(pids[1:], Path(args.profile), f"{backend}-real") if args.profile else []
+            profilers = start_profiler(app_pids[1:], Path(args.profile), f"{backend}-real") if args.profile else []
             asyncio.run(drive(args.concurrency, paths[:warmup], paths[warmup:],
                               lambda s, p, t: client_path(s, base, p, rec if t else unrecorded), window, args.stagger,
                               args.connections == "per-path"))
@@ -285,9 +306,8 @@ def bench_backend(backend: str, args) -> dict:
             print_cost(cost, len(rec.all()))
 
         # (b) the bare endpoint, same setup, same driver, same number of requests
-        with gunicorn("_client_common:bare_app", env, args.workers, args.threads, log, args.keep_alive,
-                      args.worker_class) as (base, proc):
-            rec, unrecorded, window = Recorder(), Recorder(), Window([proc.pid, *worker_pids(proc.pid)])
+        with serve("_client_common:bare_app", env, tmp, args) as (base, pids, _app_pids):
+            rec, unrecorded, window = Recorder(), Recorder(), Window(pids)
 
             async def bare(session, _, is_timed):
                 # as many requests on one connection as a path makes
@@ -395,6 +415,11 @@ def main() -> int:
     parser.add_argument("--connections", choices=("per-path", "per-client"), default="per-path",
                         help="per-path: every path (a new phone) opens its own connection; per-client: a simulated "
                              "client keeps one connection for all its paths (the earlier rounds)")
+    parser.add_argument("--proxy", choices=("none", "nginx"), default="none",
+                        help="nginx: put nginx in front of both servers, as the README's 'Serving a firm' does "
+                             "(PROXY_COUNT=1); its CPU counts as the server's")
+    parser.add_argument("--proxy-workers", default="auto",
+                        help="nginx's worker_processes (with --proxy nginx); auto, as Debian's nginx.conf has it")
     parser.add_argument("--profile", metavar="DIR", help="record the real app's workers with py-spy (raw stacks)")
     parser.add_argument("--inprocess", type=int, metavar="N",
                         help="instead: N sequential paths through the test client; CPU and SQL statements per request")
@@ -405,7 +430,8 @@ def main() -> int:
         return 0
     print(f"client path vs bare Flask: {args.paths} paths × {REQUESTS_PER_PATH} requests, {args.concurrency} "
           f"concurrent clients started {args.stagger * 1000:g} ms apart, a connection {args.connections}, "
-          f"gunicorn {args.worker_class} {args.workers} workers × {args.threads} threads, "
+          f"gunicorn {args.worker_class} {args.workers} workers × {args.threads} threads"
+          f"{f', behind nginx (worker_processes {args.proxy_workers})' if args.proxy == 'nginx' else ''}, "
           f"{os.cpu_count()} CPUs shared by server and load generator")
     outcomes = {backend: bench_backend(backend, args) for backend in args.backends.split(",")}
     print("\nsummary: " + "; ".join(
