@@ -44,6 +44,8 @@ class Receiver:
         self.script: Callable[[int], Reply] = lambda n: Reply()
         self.lock = threading.Lock()
         self.connections = 0  # TCP connections accepted (keep-alive: far fewer than requests)
+        self.in_flight = 0  # requests received and not yet answered
+        self.most_in_flight = 0  # the most at any one time: how many the sender had out together
         self.arrived = threading.Condition(self.lock)
         receiver = self
 
@@ -65,8 +67,16 @@ class Receiver:
                     n = len(receiver.received) + 1
                     receiver.received.append(Received(headers.get("webhook-id", ""), headers, body, verified,
                                                       time.perf_counter()))
+                    receiver.in_flight += 1
+                    receiver.most_in_flight = max(receiver.most_in_flight, receiver.in_flight)
                     receiver.arrived.notify_all()
-                reply = receiver.script(n)
+                try:
+                    self._answer(receiver.script(n))
+                finally:
+                    with receiver.lock:
+                        receiver.in_flight -= 1
+
+            def _answer(self, reply: Reply) -> None:
                 if reply.delay:
                     time.sleep(reply.delay)
                 try:

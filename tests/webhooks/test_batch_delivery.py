@@ -73,11 +73,11 @@ def test_a_batch_is_sent_concurrently(app, hook_key, receivers):
     for n in range(8):
         emit(hook_key, slow.url, n)
     db.session.commit()
-    started = time.perf_counter()
     jobs.run_due_jobs()
-    elapsed = time.perf_counter() - started
     assert len(slow.wait_for(8, timeout=1)) == 8
-    assert elapsed < 8 * 0.4 / 2  # one after the other would take 3.2 s
+    # Each answer waits 0.4 s: sent one after the other, never more than one would be out at once.
+    # Counted at the receiver rather than timed, so a loaded machine cannot fail it.
+    assert slow.most_in_flight == 8
     delivered = db.session.scalar(sa.select(sa.func.count()).select_from(WebhookEvent)
                                   .where(WebhookEvent.status == EventStatus.DELIVERED))
     assert delivered == 8
