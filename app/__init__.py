@@ -42,9 +42,10 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     app.jinja_env.add_extension("jinja2.ext.do")
     _register_blueprints(app)
     _register_cli(app)
-    from app import errors, security
+    from app import assets, errors, security
 
     errors.register(app)
+    assets.register(app)
     security.register(app)
     return app
 

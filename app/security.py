@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from flask import Flask, request
 
+from app.assets import is_static_endpoint
+
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors {ancestors}"
@@ -25,8 +27,9 @@ def register(app: Flask) -> None:
         # The URL holds a bearer token: never send it to another site in a Referer header.
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        if not request.path.startswith("/static/"):
+        if not is_static_endpoint(request.endpoint):
             # Answers and personal data must not stay in shared caches or the back-forward cache.
+            # Static files are public; app/assets.py decides how long they are kept.
             response.headers["Cache-Control"] = "no-store"
         ancestors = " ".join(request.environ.get(FRAME_ANCESTORS_KEY) or ["'none'"])
         response.headers.setdefault("Content-Security-Policy", CSP.format(ancestors=ancestors))

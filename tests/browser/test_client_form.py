@@ -182,6 +182,32 @@ def test_no_console_errors_and_no_csp_violations_on_the_whole_path(phone, suitab
     assert violations == []
 
 
+@pytest.fixture
+def static_hits(app):
+    """The paths of the static files the live server was asked for, in order (304s included)."""
+    hits = []
+    inner = app.wsgi_app
+
+    def recording(environ, start_response):
+        if "static" in environ["PATH_INFO"]:
+            hits.append(environ["PATH_INFO"])
+        return inner(environ, start_response)
+
+    app.wsgi_app = recording
+    yield hits
+    app.wsgi_app = inner
+
+
+def test_the_stylesheet_and_script_are_fetched_once_on_the_whole_path(phone, suitability_invitation, static_hits):
+    # Identity page, form page, receipt: three pages on app.css, on a slow network each asking
+    # again would cost a round trip (app/assets.py).
+    client = start(phone, suitability_invitation)
+    answer_everything(client.page)
+    submit_and_read_receipt(client.page)
+    assert static_hits.count("/static/css/app.css") == 1, static_hits
+    assert static_hits.count("/static/js/form.js") == 1, static_hits
+
+
 @pytest.mark.parametrize(("javascript", "shown"), [(True, 12), (False, 15)], ids=["js", "no-js"])
 def test_questions_on_screen_are_numbered_without_gaps(phone, suitability_invitation, javascript, shown):
     page = start(phone, suitability_invitation, javascript=javascript).page

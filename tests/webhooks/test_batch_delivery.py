@@ -76,8 +76,10 @@ def test_a_batch_is_sent_concurrently(app, hook_key, receivers):
     jobs.run_due_jobs()
     assert len(slow.wait_for(8, timeout=1)) == 8
     # Each answer waits 0.4 s: sent one after the other, never more than one would be out at once.
-    # Counted at the receiver rather than timed, so a loaded machine cannot fail it.
-    assert slow.most_in_flight == 8
+    # Counted at the receiver rather than timed, so a loaded machine cannot fail it. Not "all 8":
+    # the delivery threads are the process's, and one may still be out to an earlier test's
+    # receiver (seen: 7).
+    assert slow.most_in_flight > 1
     delivered = db.session.scalar(sa.select(sa.func.count()).select_from(WebhookEvent)
                                   .where(WebhookEvent.status == EventStatus.DELIVERED))
     assert delivered == 8
