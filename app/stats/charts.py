@@ -45,8 +45,11 @@ def fit(text: str, size: float, width: float) -> str:
 
 def bar_chart(bars: list[Bar], *, title: Optional[str] = None, width: int = 640, max_value: Optional[float] = None,
               label_width: Optional[int] = None, font_size: int = 13, bar_height: int = 20, gap: int = 8,
-              desc: Optional[str] = None) -> str:
-    """An SVG document (string) with one horizontal bar per item, scaled to the largest value."""
+              name: Optional[str] = None) -> str:
+    """An SVG document (string) with one horizontal bar per item, scaled to the largest value.
+
+    Its accessible name is the title, or `name` when no title is drawn; its description lists
+    every bar's label and figure, so a screen reader gets the data the bars show (WCAG 1.1.1)."""
     top = 30 if title else 6
     longest = max((text_width(b.label, font_size) for b in bars), default=40)
     label_w = label_width or int(min(max(longest + 10, 60), width * 0.38))
@@ -58,8 +61,8 @@ def bar_chart(bars: list[Bar], *, title: Optional[str] = None, width: int = 640,
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" font-family="{escape(FONT)}" font-size="{font_size}">',
-        f"<title>{escape(title or '')}</title>",
-        f"<desc>{escape(desc or '; '.join(f'{b.label}: {b.note or b.value}' for b in bars))}</desc>",
+        f"<title>{escape(title or name or '')}</title>",
+        f"<desc>{escape('; '.join(f'{b.label}: {b.note or b.value}' for b in bars))}</desc>",
         '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">'
         f'<rect width="6" height="6" fill="{BAR_FLAGGED}"/><line x1="0" y1="0" x2="0" y2="6" stroke="#ffffff" '
         'stroke-width="2" stroke-opacity="0.55"/></pattern></defs>',

@@ -59,15 +59,17 @@ def question_chart(q: QuestionStats, lang: str, width: int = 640) -> Optional[st
     if not q.options:
         return None
     bars = [Bar(o.label[lang], o.count, f"{o.count:,} · {percent(o.share)}", o.flagged) for o in q.options]
-    return bar_chart(bars, width=width, desc=q.text[lang])
+    return bar_chart(bars, width=width, name=q.text[lang])
 
 
 def funnel_chart(summary: Summary, lang: str, width: int = 640) -> str:
     """Targeted / reached / completed as bars."""
-    names = ("回访任务数", "触达数", "完成数") if lang == "zh-CN" else ("Targeted", "Reached", "Completed")
+    zh = lang == "zh-CN"
+    names = ("回访任务数", "触达数", "完成数") if zh else ("Targeted", "Reached", "Completed")
     values = (summary.targeted, summary.reached, summary.completed)
     shares = (1.0 if summary.targeted else None, summary.reach_rate, summary.completion_rate)
-    return bar_chart([Bar(n, v, f"{v:,} · {percent(s)}") for n, v, s in zip(names, values, shares)], width=width)
+    return bar_chart([Bar(n, v, f"{v:,} · {percent(s)}") for n, v, s in zip(names, values, shares)], width=width,
+                     name="回访任务、触达与完成" if zh else "Targeted, reached and completed")
 
 
 def filter_description(summary: Summary, lang: str) -> list[tuple[str, str]]:
