@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import BASE_DIR, INSTANCE_DIR, Config
 from app.extensions import babel, cache, csrf, db, limiter, login_manager, migrate
+from app.params import RowIdConverter
 
 
 def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
@@ -40,11 +41,14 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
         _configure_engine(db.engine)
 
     app.jinja_env.add_extension("jinja2.ext.do")
+    # Before the blueprints: a rule takes its converter when it is added.
+    app.url_map.converters["int"] = RowIdConverter
     _register_blueprints(app)
     _register_cli(app)
-    from app import assets, errors, security
+    from app import assets, errors, inputs, security
 
     errors.register(app)
+    inputs.register(app)
     assets.register(app)
     security.register(app)
     return app

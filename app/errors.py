@@ -33,13 +33,18 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def error_response(status: int, message: str, **extra):
+def error_response(status: int, message: str, headers=None, **extra):
     """One place that shapes an error for API callers and for people."""
     if wants_json():
         body = {"error": {"status": status, "message": message, **extra}}
-        return jsonify(body), status
+        return jsonify(body), status, headers or {}
     title = str(TITLES.get(status, _("Error")))
-    return render_template("errors/error.html", status=status, title=title, message=message), status
+    return render_template("errors/error.html", status=status, title=title, message=message), status, headers or {}
+
+
+def protocol_headers(exc: HTTPException) -> dict:
+    """The headers HTTP asks of this error (Allow on a 405, Retry-After, WWW-Authenticate), not its body's."""
+    return {name: value for name, value in exc.get_headers() if name.lower() != "content-type"}
 
 
 def register(app: Flask) -> None:
@@ -55,7 +60,7 @@ def register(app: Flask) -> None:
         db.session.rollback()
         message = exc.description if isinstance(exc.description, str) else ""
         extra = getattr(exc, "extra", None) or {}
-        return error_response(exc.code or 500, message, **extra)
+        return error_response(exc.code or 500, message, headers=protocol_headers(exc), **extra)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

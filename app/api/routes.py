@@ -13,6 +13,7 @@ from app.db_types import utcnow
 from app.definitions import service as definitions
 from app.errors import abort_with
 from app.extensions import db
+from app.params import row_id
 from app.reviews import service as reviews
 from app.reviews.models import Invitation
 from app.webhooks.service import CallbackUrlError, register_invitation_callback
@@ -149,7 +150,7 @@ def retire_version(key: str, number: int):
 def diff(key: str):
     """What changed between two versions (?from=1&to=2)."""
     try:
-        old_n, new_n = int(request.args["from"]), int(request.args["to"])
+        old_n, new_n = row_id(request.args["from"]), row_id(request.args["to"])
     except (KeyError, ValueError):
         abort_with(422, "give ?from=N&to=M as version numbers", field="from")
     old, new = _version_or_404(key, old_n), _version_or_404(key, new_n)

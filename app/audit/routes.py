@@ -12,6 +12,7 @@ from app.auth.decorators import actor_name, roles_required
 from app.auth.models import Role
 from app.console.nav import nav_item
 from app.extensions import db
+from app.params import optional_row_id
 
 bp = Blueprint("audit", __name__, url_prefix="/console/audit", template_folder="templates")
 PAGE_SIZE = 100
@@ -63,7 +64,7 @@ def log():
     if errors:
         return render_template("audit/log.html", entries=[], values=values, errors=errors, before=None,
                                tz=_tz(), chain=None), 422
-    before = request.args.get("before", type=int)
+    before = optional_row_id(request.args.get("before"))
     query = sa.select(AuditEntry).where(*conds)
     if before:
         query = query.where(AuditEntry.seq < before)

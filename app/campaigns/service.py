@@ -24,6 +24,7 @@ from app.clients.models import Client, RiskLevel
 from app.db_types import utcnow
 from app.definitions.models import ReviewType
 from app.extensions import db
+from app.inputs import first_nul_line
 from app.reviews.service import InvalidRequest, resolve_version
 from app.reviews.signals import linked_row
 from app.clients.service import RowError  # one shape for row errors: line/index, field, reason
@@ -397,6 +398,8 @@ def import_targets_csv(campaign: Campaign, text: str, actor: str) -> int:
 
     Any bad row means no row is added (like the client import); errors name the file's line.
     """
+    if (line := first_nul_line(text)) is not None:
+        raise TargetImportError([RowError(line, "", "contains a NUL character (U+0000)")])
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     if not reader.fieldnames or "account" not in reader.fieldnames:
         raise TargetImportError([RowError(1, "header", "the first line must name the columns, including 'account'")])

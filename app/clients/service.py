@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from app.audit.service import record
 from app.clients.models import Client, RiskLevel
 from app.extensions import db
+from app.inputs import first_nul_line
 
 FIELDS = ("account", "name", "phone", "email", "postal_address", "id_last4", "birth_date",
           "risk_level", "servicing_staff_code", "servicing_staff_name", "branch")
@@ -130,6 +131,8 @@ def upsert_clients(rows: Iterable[Mapping[str, object]], actor: str, first_row: 
 
 def import_csv(text: str, actor: str) -> dict:
     """Import a UTF-8 CSV with a header row of FIELDS; errors name the file's line numbers."""
+    if (line := first_nul_line(text)) is not None:
+        raise ClientImportError([RowError(line, "", "contains a NUL character (U+0000)")])
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     if not reader.fieldnames or "account" not in reader.fieldnames:
         raise ClientImportError([RowError(1, "header", "the first line must name the columns, including 'account'")])

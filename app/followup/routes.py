@@ -12,6 +12,7 @@ from app.clients.models import Client
 from app.console.nav import nav_item
 from app.db_types import utcnow
 from app.extensions import db
+from app.params import optional_row_id
 from app.followup import privacy, service
 from app.followup.models import (
     EscalationTarget, ExceptionEvent, ExceptionFollowup, Objection, ObjectionParty, Outcome, QcFinding,
@@ -78,7 +79,7 @@ def exceptions():
     mine_only = current_user.role is Role.REVIEW_EXECUTOR or args.get("mine") == "1"
     if mine_only:
         query = query.where(ExceptionFollowup.assignee_id == current_user.id)
-    page = max(args.get("page", 1, type=int) or 1, 1)
+    page = optional_row_id(args.get("page")) or 1
     total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
     rows = db.session.execute(
         query.order_by(ReviewException.created_at.desc(), ReviewException.id.desc())
@@ -144,7 +145,7 @@ def _manager_only(_exception):
 def assign(exception_id: int):
     """Assign to an executor or manager who does not serve the client (6.3)."""
     def act(exception):
-        assignee = db.session.get(StaffUser, request.form.get("assignee_id", 0, type=int) or 0)
+        assignee = db.session.get(StaffUser, optional_row_id(request.form.get("assignee_id")) or 0)
         if assignee is None:
             raise service.FollowupError("assignee", "choose who follows this up")
         service.assign(exception, assignee, actor_name(), request.remote_addr)
@@ -212,6 +213,13 @@ def unmask(exception_id: int):
     return response, status, {"Cache-Control": "no-store"}
 
 
+def _typed_exception_id(text: str | None) -> int | None:
+    """The optional exception number of a QC finding; 0 for text that is no number, so it is refused."""
+    if not (text or "").strip():
+        return None
+    return optional_row_id(text) or 0
+
+
 @bp.route("/qc", methods=["GET", "POST"])
 @roles_required(Role.REVIEW_MANAGER, Role.QUALITY_INSPECTOR)
 def qc():
@@ -225,7 +233,8 @@ def qc():
             service.record_qc_finding(
                 request.form.get("unit", ""), request.form.get("period", ""), request.form,
                 request.form.get("remarks"), actor_name(),
-                exception_id=request.form.get("exception_id", type=int), remote_addr=request.remote_addr)
+                exception_id=_typed_exception_id(request.form.get("exception_id")),
+                remote_addr=request.remote_addr)
         except service.FollowupError as exc:
             db.session.rollback()
             error, status = exc, 422

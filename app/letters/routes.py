@@ -13,6 +13,7 @@ from app.clients.service import mask_name
 from app.console.nav import nav_item
 from app.errors import abort_with
 from app.extensions import db
+from app.params import optional_row_id, row_id
 from app.letters import archive, keying, service
 from app.letters import jobs as _jobs  # noqa: F401  (registers the batch job's handler)
 from app.letters.models import BatchStatus, LetterBatch, LetterStatus
@@ -53,10 +54,10 @@ def index():
 def _selection_from_form(form) -> service.Selection:
     try:
         return service.Selection(
-            campaign_id=int(form["campaign_id"]) if form.get("campaign_id", "").strip() else None,
+            campaign_id=row_id(form["campaign_id"]) if form.get("campaign_id", "").strip() else None,
             questionnaire_key=form.get("questionnaire_key", "").strip() or None,
             created_since=date.fromisoformat(form["created_since"]) if form.get("created_since") else None,
-            invitation_ids=[int(v) for v in form.get("invitation_ids", "").replace(",", " ").split()],
+            invitation_ids=[row_id(v) for v in form.get("invitation_ids", "").replace(",", " ").split()],
             queued_only=form.get("queued_only") == "1",
         )
     except ValueError:
@@ -239,7 +240,7 @@ def register():
         return Response(archive.register_xlsx(filters),
                         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                         headers={"Content-Disposition": "attachment; filename=archive-register.xlsx"})
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = optional_row_id(request.args.get("page")) or 1
     rows = archive.register_rows(filters, limit=100, offset=(page - 1) * 100)
     total = archive.register_count(filters)
     args = {k: v for k, v in request.args.items() if k != "page"}

@@ -25,6 +25,7 @@ from app.audit.service import record
 from app.db_types import utcnow
 from app.definitions.models import Questionnaire, QuestionnaireVersion
 from app.extensions import db
+from app.params import row_id
 from app.letters.config import output_root, setting
 from app.letters.models import (
     BatchStatus, Letter, LetterBatch, LetterStatus,
@@ -128,13 +129,13 @@ def parse_selection(text: str) -> Selection:
         name, _, value = part.partition(":")
         try:
             if part.isdigit() or name == "campaign":
-                selection.campaign_id = int(value or part)
+                selection.campaign_id = row_id(value or part)
             elif name == "questionnaire" and value:
                 selection.questionnaire_key = value
             elif name == "since":
                 selection.created_since = date.fromisoformat(value)
             elif name == "invitations":
-                selection.invitation_ids = [int(v) for v in value.split(",") if v]
+                selection.invitation_ids = [row_id(v) for v in value.split(",") if v]
             elif part == "queued":
                 selection.queued_only = True
             else:

@@ -22,6 +22,7 @@ from flask import current_app
 
 from app.clients.models import Client
 from app.definitions.models import Questionnaire, QuestionnaireVersion, ReviewType
+from app.params import row_id
 from app.reviews.models import Channel, Invitation, InvitationStatus
 
 CampaignSource = Callable[[int], sa.Select]
@@ -116,9 +117,10 @@ def _int(args, name: str, label: str) -> Optional[int]:
     raw = (args.get(name) or "").strip()
     if not raw:
         return None
-    if not raw.isdigit():
-        raise FilterError(name, f"{label} must be a number")
-    return int(raw)
+    try:
+        return row_id(raw)
+    except ValueError:
+        raise FilterError(name, f"{label} must be a number") from None
 
 
 def _date(args, name: str) -> Optional[date]:

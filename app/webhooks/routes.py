@@ -55,10 +55,10 @@ def _event_or_404(message_id: str):
 @api_bp.get("/events")
 def list_events():
     """This key's events, newest first (?status=pending|delivered|dead, ?limit, ?before=<id>)."""
-    try:
-        limit = min(200, max(1, int(request.args.get("limit", 50))))
-    except ValueError:
-        abort_with(422, "limit: a whole number", field="limit")
+    raw = request.args.get("limit", "50")
+    limit = int(raw) if raw.isascii() and raw.isdigit() else 0
+    if not 1 <= limit <= 200:
+        abort_with(422, "limit: a whole number from 1 to 200", field="limit")
     before = None
     if request.args.get("before"):
         cursor = _event_or_404(request.args["before"])

@@ -16,7 +16,6 @@ from axe_playwright_python.sync_playwright import Axe
 
 from tests.browser.conftest import link_path
 from tests.browser.test_client_form import answer_everything, start, submit_and_read_receipt
-from tests.campaigns.conftest import make_campaign  # noqa: F401 - a pytest fixture
 
 pytestmark = pytest.mark.browser
 

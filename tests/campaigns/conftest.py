@@ -128,26 +128,6 @@ def sms_lines(path) -> list[dict]:
 
 
 @pytest.fixture
-def make_campaign(app, publish):
-    """Create a campaign (committed); keyword arguments override CampaignSpec fields."""
-
-    def make(**overrides):
-        from app.campaigns.service import CampaignSpec, create_campaign
-
-        version = overrides.pop("version", None) or publish()
-        now = overrides.pop("now", None)
-        values = dict(name="Test campaign", questionnaire_key=version.questionnaire.key,
-                      version_number=version.number, channel_plan=["sms", "email"], reminder_days=[3, 7],
-                      context={"product_name": "稳健理财1号"})
-        values.update(overrides)
-        campaign = create_campaign(CampaignSpec(**values), "test", now=now)
-        db.session.commit()
-        return campaign
-
-    return make
-
-
-@pytest.fixture
 def add_targets(app):
     """Add clients to a campaign (committed)."""
 
