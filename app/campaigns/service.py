@@ -179,8 +179,9 @@ def validate_spec(spec: CampaignSpec, now: datetime) -> dict:
         bad = unknown_placeholders(getattr(spec, field_name))
         if bad:
             raise InvalidRequest(field_name, "unknown placeholders: " + ", ".join("{" + b + "}" for b in bad))
-    if spec.sms_text and len(spec.sms_text) > 200:
-        raise InvalidRequest("sms_text", "at most 200 characters")
+    for field_name in ("sms_text", "email_subject"):  # String(200) columns: PostgreSQL refuses more
+        if len(getattr(spec, field_name) or "") > 200:
+            raise InvalidRequest(field_name, "at most 200 characters")
     context = dict(spec.context or {})
     if any(not isinstance(v, (str, int, float)) for v in context.values()):
         raise InvalidRequest("context", "context values must be strings or numbers")

@@ -119,3 +119,16 @@ def test_follow_up_export_is_for_managers_only(client, login, make_campaign):
     campaign = make_campaign()
     login(Role.AUDITOR)
     assert client.get(f"/console/campaigns/{campaign.id}/followups.csv").status_code == 403
+
+
+@pytest.mark.parametrize("field", ["name", "sms_text", "email_subject"])
+def test_a_campaign_text_longer_than_its_column_is_refused_naming_the_field(app, publish, field):
+    version = publish()
+    values = {"name": "x", "questionnaire_key": version.questionnaire.key, "channel_plan": ["sms", "email"],
+              field: "长" * 201}
+    spec = service.CampaignSpec(**values)
+    with pytest.raises(service.InvalidRequest) as error:
+        service.create_campaign(spec, "test")
+    assert error.value.field == field
+    db.session.rollback()
+    assert service.list_campaigns() == []
