@@ -36,14 +36,23 @@ api = schemathesis.pytest.from_fixture("api_schema")
 
 @pytest.fixture
 def api_schema(app, api_key, publish, make_client):
-    """The served document, with a published questionnaire and a client in the database.
+    """The served document, with the client and questionnaire its examples name in the database.
 
-    The API key goes in the configuration, not in each call, so that schemathesis knows which
-    requests it sent without one (those must get 401)."""
+    The test's API key is the schema's auth provider, not a header of each call: schemathesis
+    then knows a request's credentials are real, and `ignored_auth` sends the same request
+    again without them and with a wrong key, expecting 401 both times."""
     publish("suitability")
     make_client(account="A1000001")
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
-    schema.config.update(headers=api_key)
+
+    @schema.auth(refresh_interval=None)  # a new key per test: nothing to cache
+    class TheTestsApiKey:
+        def get(self, case, context):
+            return api_key["Authorization"]
+
+        def set(self, case, data, context):
+            case.headers = {**(case.headers or {}), "Authorization": data}
+
     return schema
 
 
