@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import BASE_DIR, INSTANCE_DIR, Config
 from app.extensions import babel, cache, csrf, db, limiter, login_manager, migrate
-from app.params import RowIdConverter
+from app.params import RowIdConverter, whole_number
 
 
 def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
@@ -75,10 +75,12 @@ def _trust_proxies(app: Flask) -> None:
     The identity check's rate limit, the logged identity attempts and the audit trail key on the
     client's address; behind nginx every request would otherwise come from 127.0.0.1.
     """
-    raw = str(app.config.get("PROXY_COUNT", "0")).strip()
-    if not (raw.isascii() and raw.isdigit()):
-        raise ValueError(f"PROXY_COUNT: expected the number of proxies in front (0 or more), got {raw!r}")
-    count = int(raw)
+    raw = str(app.config.get("PROXY_COUNT", "0"))
+    try:
+        count = whole_number(raw, 0)
+    except ValueError:
+        raise ValueError(f"PROXY_COUNT: expected the number of proxies in front (0 or more), got {raw.strip()!r}") \
+            from None
     app.config["PROXY_COUNT"] = count
     if count:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)

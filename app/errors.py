@@ -35,11 +35,12 @@ def wants_json() -> bool:
 
 def error_response(status: int, message: str, headers=None, **extra):
     """One place that shapes an error for API callers and for people."""
+    headers = headers or {}
     if wants_json():
         body = {"error": {"status": status, "message": message, **extra}}
-        return jsonify(body), status, headers or {}
+        return jsonify(body), status, headers
     title = str(TITLES.get(status, _("Error")))
-    return render_template("errors/error.html", status=status, title=title, message=message), status, headers or {}
+    return render_template("errors/error.html", status=status, title=title, message=message), status, headers
 
 
 def protocol_headers(exc: HTTPException) -> dict:

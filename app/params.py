@@ -13,12 +13,23 @@ from werkzeug.routing import IntegerConverter
 MAX_ROW_ID = 2**31 - 1
 
 
-def row_id(text: str) -> int:
-    """The text as a whole number from 1 to MAX_ROW_ID; ValueError for anything else, as int() does."""
+def whole_number(text: str, low: int, high: Optional[int] = None) -> int:
+    """The text as a whole number from low to high; ValueError for anything else, as int() does.
+
+    ASCII digits only: int() also takes signs, underscores and other scripts' digits ("٣").
+    """
     text = text.strip()
-    if not (text.isascii() and text.isdigit() and len(text) <= 10) or not 1 <= int(text) <= MAX_ROW_ID:
-        raise ValueError(f"not a row id: {text[:20]!r}")
-    return int(text)
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"not a whole number: {text[:20]!r}")
+    value = int(text)  # past 4,300 digits int() itself raises ValueError
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"{value} is not from {low} to {high}")
+    return value
+
+
+def row_id(text: str) -> int:
+    """The text as a whole number from 1 to MAX_ROW_ID; ValueError for anything else."""
+    return whole_number(text, 1, MAX_ROW_ID)
 
 
 def optional_row_id(text: Optional[str]) -> Optional[int]:

@@ -15,6 +15,7 @@ from app.campaigns.service import TargetImportError, import_targets_csv
 from app.clients.models import Client
 from app.clients.service import ClientImportError, import_csv
 from app.extensions import db
+from app.followup.service import APPENDIX_B_WEIGHTS
 from app.reviews.models import Response
 from tests.conftest import csrf_from
 from tests.test_respond_flow import ready_to_submit
@@ -140,8 +141,7 @@ def test_an_events_limit_outside_1_to_200_is_422(client, api_key, limit):
 def test_a_qc_finding_with_an_exception_number_that_is_no_number_is_refused(client, login):
     login()
     page = client.get("/console/qc").get_data(as_text=True)
-    scores = {key: "90" for key in ("policy_process", "post_requirements", "confidentiality", "task_completion",
-                                    "registration", "exception_handling", "reporting", "records")}
+    scores = {key: "90" for key in APPENDIX_B_WEIGHTS}
     response = client.post("/console/qc", data={"csrf_token": csrf_from(page), "unit": "上海分公司", "period": "2026",
                                                 "exception_id": "seven", **scores})
 

@@ -12,7 +12,7 @@ from app.clients.models import Client
 from app.console.nav import nav_item
 from app.db_types import utcnow
 from app.extensions import db
-from app.params import optional_row_id
+from app.params import optional_row_id, row_id
 from app.followup import privacy, service
 from app.followup.models import (
     EscalationTarget, ExceptionEvent, ExceptionFollowup, Objection, ObjectionParty, Outcome, QcFinding,
@@ -214,10 +214,13 @@ def unmask(exception_id: int):
 
 
 def _typed_exception_id(text: str | None) -> int | None:
-    """The optional exception number of a QC finding; 0 for text that is no number, so it is refused."""
+    """The optional exception number of a QC finding; FollowupError when it is typed but no number."""
     if not (text or "").strip():
         return None
-    return optional_row_id(text) or 0
+    try:
+        return row_id(text)
+    except ValueError:
+        raise service.FollowupError("exception_id", "no such exception") from None
 
 
 @bp.route("/qc", methods=["GET", "POST"])

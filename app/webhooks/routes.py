@@ -11,6 +11,7 @@ from app.auth.models import Role
 from app.console.nav import nav_item
 from app.errors import abort_with
 from app.extensions import db
+from app.params import whole_number
 from app.reviews.signals import register_invitation_link, response_stored
 from app.webhooks import service
 from app.webhooks.models import DisabledEndpoint, EventStatus, InvitationCallback
@@ -55,9 +56,9 @@ def _event_or_404(message_id: str):
 @api_bp.get("/events")
 def list_events():
     """This key's events, newest first (?status=pending|delivered|dead, ?limit, ?before=<id>)."""
-    raw = request.args.get("limit", "50")
-    limit = int(raw) if raw.isascii() and raw.isdigit() else 0
-    if not 1 <= limit <= 200:
+    try:
+        limit = whole_number(request.args.get("limit", "50"), 1, 200)
+    except ValueError:
         abort_with(422, "limit: a whole number from 1 to 200", field="limit")
     before = None
     if request.args.get("before"):

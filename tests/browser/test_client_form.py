@@ -34,9 +34,9 @@ def choose(page, qid: str, value: str) -> None:
     page.locator(f'#q-{qid} label:has(input[value="{value}"])').click()
 
 
-def start(phone, invitation, javascript: bool = True):
+def start(phone, invitation, javascript: bool = True, locale: str = "zh-CN"):
     """Open the signed link on a phone and pass the identity check; returns the Phone."""
-    client = phone(javascript=javascript)
+    client = phone(javascript=javascript, locale=locale)
     client.open(link_path(invitation))
     assert client.page.url.endswith("/identity")
     client.page.fill("#answer", "123X")
