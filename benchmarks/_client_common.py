@@ -99,6 +99,16 @@ def _wait_until_answering(base: str, proc: subprocess.Popen, log_path: Path) -> 
             time.sleep(0.1)
 
 
+def _stop(proc: subprocess.Popen, graceful: int) -> None:
+    """Ask a server to stop with its graceful signal; kill it if it has not gone after 20 s."""
+    proc.send_signal(graceful)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextmanager
 def gunicorn(target: str, env: dict, workers: int, threads: int, log_path: Path, keep_alive: int = 5,
              worker_class: str = "gthread"):
@@ -119,12 +129,7 @@ def gunicorn(target: str, env: dict, workers: int, threads: int, log_path: Path,
         _wait_until_answering(base, proc, log_path)
         yield base, proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc, signal.SIGTERM)
 
 
 NGINX_CONF = """\
@@ -175,12 +180,7 @@ def nginx(upstream: str, tmp: Path, workers: str = "auto"):
         _wait_until_answering(base, proc, tmp / "nginx-error.log")
         yield base, proc
     finally:
-        proc.send_signal(signal.SIGQUIT)  # nginx's graceful stop
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc, signal.SIGQUIT)  # nginx's graceful stop
 
 
 def worker_pids(master_pid: int) -> list[int]:
