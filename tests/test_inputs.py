@@ -14,10 +14,12 @@ import sqlalchemy as sa
 from app.campaigns.service import TargetImportError, import_targets_csv
 from app.clients.models import Client
 from app.clients.service import ClientImportError, import_csv
+from app.definitions.service import publish_text
 from app.extensions import db
 from app.followup.service import APPENDIX_B_WEIGHTS
 from app.reviews.models import Response
 from tests.conftest import csrf_from
+from tests.console.conftest import ALL_TYPES_V2
 from tests.test_respond_flow import ready_to_submit
 
 HUGE = "99999999999999999999999"  # past 64 bits: SQLite's INTEGER too
@@ -103,7 +105,8 @@ def test_a_console_id_past_the_columns_range_is_404(client, login, path):
 
 
 @pytest.mark.parametrize("path", [f"/console/audit/?before={HUGE}", f"/console/exceptions?page={HUGE}",
-                                  f"/console/letters/archive?page={HUGE}"])
+                                  f"/console/letters/archive?page={HUGE}", f"/console/invitations?page={HUGE}",
+                                  "/console/invitations?page=-3", f"/console/clients?page={HUGE}"])
 def test_a_huge_cursor_or_page_number_shows_the_first_page(client, login, path):
     login()
 
@@ -120,6 +123,19 @@ def test_a_diff_between_impossible_versions_is_422(client, api_key, publish, que
 
     assert response.status_code == 422
     assert response.json["error"]["field"] == field
+
+
+@pytest.mark.parametrize("query", [f"from={HUGE}", f"to={HUGE}", "from=-1"])
+def test_a_console_diff_of_an_impossible_version_shows_the_last_two(client, login, publish, query):
+    login()
+    publish("all_types")
+    publish_text(ALL_TYPES_V2, "test")
+    db.session.commit()
+
+    response = client.get(f"/console/questionnaires/all-types/diff?{query}")
+
+    assert response.status_code == 200
+    assert "请问您的账户是否由您本人操作？" in response.get_data(as_text=True)
 
 
 def test_a_statistics_filter_with_a_huge_campaign_number_names_the_field(client, login):

@@ -20,6 +20,7 @@ from app.definitions import service as definitions
 from app.definitions.models import Questionnaire, QuestionnaireVersion, ReviewType
 from app.extensions import db
 from app.i18n import current_lang
+from app.params import row_id
 from app.reviews import service as reviews
 from app.reviews.models import Invitation, InvitationStatus, Response
 from questionnaires.loader import DefinitionError
@@ -75,7 +76,7 @@ bp.add_app_template_filter(present.compact_json, "console_json")
 
 
 def _page_number() -> int:
-    return request.args.get("page", 1, type=int) or 1
+    return request.args.get("page", 1, type=row_id)
 
 
 def _text_lang() -> str:
@@ -175,8 +176,8 @@ def diff(key: str):
     """What changed between two versions (?from=N&to=M; default: the last two)."""
     questionnaire = get_questionnaire_or_404(key)
     numbers = [v.number for v in questionnaire.versions]
-    new_n = request.args.get("to", numbers[-1], type=int)
-    old_n = request.args.get("from", max(new_n - 1, numbers[0]), type=int)
+    new_n = request.args.get("to", numbers[-1], type=row_id)
+    old_n = request.args.get("from", max(new_n - 1, numbers[0]), type=row_id)
     old, new = get_version_or_404(key, old_n), get_version_or_404(key, new_n)
     return render_template("console/diff.html", questionnaire=questionnaire, numbers=numbers, old=old, new=new,
                            changes=definitions.diff_versions(old, new))

@@ -6,6 +6,7 @@ a flagged answer gets a hatched bar as well as a different colour.
 """
 from __future__ import annotations
 
+import itertools
 import unicodedata
 from dataclasses import dataclass
 from typing import Optional
@@ -17,6 +18,9 @@ BAR_FLAGGED = "#b00020"
 TRACK = "#eef1f5"
 INK = "#1a1a1a"
 MUTED = "#555555"
+# Each chart's hatch pattern gets its own id: a page (the statistics page, a report) holds several
+# inline charts, and an id may occur once per document (HTML; WeasyPrint warns "Anchor defined twice").
+_pattern_numbers = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -58,15 +62,18 @@ def bar_chart(bars: list[Bar], *, title: Optional[str] = None, width: int = 640,
     height = top + len(bars) * (bar_height + gap) + 6
     peak = max_value if max_value is not None else max((b.value for b in bars), default=0)
     peak = peak or 1
+    hatch = f"hatch-{next(_pattern_numbers)}"
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" font-family="{escape(FONT)}" font-size="{font_size}">',
         f"<title>{escape(title or name or '')}</title>",
         f"<desc>{escape('; '.join(f'{b.label}: {b.note or b.value}' for b in bars))}</desc>",
-        '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">'
-        f'<rect width="6" height="6" fill="{BAR_FLAGGED}"/><line x1="0" y1="0" x2="0" y2="6" stroke="#ffffff" '
-        'stroke-width="2" stroke-opacity="0.55"/></pattern></defs>',
     ]
+    if any(b.flagged for b in bars):
+        parts.append(f'<defs><pattern id="{hatch}" width="6" height="6" patternUnits="userSpaceOnUse" '
+                     f'patternTransform="rotate(45)"><rect width="6" height="6" fill="{BAR_FLAGGED}"/>'
+                     '<line x1="0" y1="0" x2="0" y2="6" stroke="#ffffff" stroke-width="2" stroke-opacity="0.55"/>'
+                     '</pattern></defs>')
     if title:
         parts.append(f'<text x="0" y="18" font-weight="700" font-size="{font_size + 1}" fill="{INK}">'
                      f"{escape(fit(title, font_size + 1, width))}</text>")
@@ -74,7 +81,7 @@ def bar_chart(bars: list[Bar], *, title: Optional[str] = None, width: int = 640,
         y = top + i * (bar_height + gap)
         mid = y + bar_height / 2 + font_size * 0.36
         length = 0 if b.value <= 0 else max(plot_w * b.value / peak, 1.5)
-        fill = "url(#hatch)" if b.flagged else BAR
+        fill = f"url(#{hatch})" if b.flagged else BAR
         parts.append(f'<text x="{label_w - 8}" y="{mid:.1f}" text-anchor="end" fill="{INK}">'
                      f"{escape(fit(b.label, font_size, label_w - 10))}</text>")
         parts.append(f'<rect x="{label_w}" y="{y}" width="{plot_w}" height="{bar_height}" fill="{TRACK}"/>')

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
+from app.extensions import db
 from tests.browser.conftest import link_path
 from tests.browser.test_client_form import answer_everything, start, submit_and_read_receipt
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.browser
 RULES = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa",
                                                "best-practice"]}}
 # Pages that are files, not pages, or that change state when opened.
-NOT_PAGES = re.compile(r"\.(csv|xlsx|pdf|json|zip)$|/download$|/logout$")
+NOT_PAGES = re.compile(r"\.(csv|xlsx|pdf|json|zip|txt)$|/download$|/logout$")
 AXE = Axe()
 
 
@@ -126,15 +127,39 @@ def console_paths(page) -> list[str]:
     return [u.path for u in paths if not u.netloc and u.path.startswith("/console/") and not NOT_PAGES.search(u.path)]
 
 
-def test_every_console_page_an_admin_can_reach_passes_axe(phone, staff_browser, suitability_invitation,
-                                                          make_campaign, publish):
-    # Data for the detail pages: an answered review with exceptions (through the real form) and a campaign.
+def letters_to_key(app, make_invitation, make_staff, version) -> list[str]:
+    """The keying pages of two printed letters: one waiting for its first entry, one whose two entries differ."""
+    from werkzeug.datastructures import MultiDict
+
+    from app.auth.models import Role
+    from app.letters.keying import key_entry
+    from app.letters.service import Selection, create_batch, letter_for_invitation, run_batch
+    from tests.letters.test_keying import TYPED
+
+    app.config["LETTER_PROCESSES"] = 1
+    invitations = [make_invitation(version=version, channel="letter",
+                                   context={"product_name": "稳健理财1号", "product_risk": "R3"}) for _ in range(2)]
+    batch = create_batch(Selection(invitation_ids=[i.id for i in invitations]), "test", enqueue_job=False)
+    db.session.commit()
+    run_batch(batch.id)
+    waiting, differing = (letter_for_invitation(i.id) for i in invitations)
+    for typed in (TYPED, {**TYPED, "knows_fees": "2"}):
+        key_entry(differing, make_staff(Role.REVIEW_EXECUTOR)[0], MultiDict(typed), None)
+    db.session.commit()
+    return [f"/console/letters/key/{waiting.code}", f"/console/letters/verify/{differing.code}"]
+
+
+def test_every_console_page_an_admin_can_reach_passes_axe(app, phone, staff_browser, suitability_invitation,
+                                                          make_campaign, make_invitation, make_staff, publish):
+    # Data for the detail pages: an answered review with exceptions (through the real form), a campaign
+    # and letters to key (the key-in page is reached by typing a letter's id, so it starts the crawl).
     answering = start(phone, suitability_invitation)
     answer_everything(answering.page)
     submit_and_read_receipt(answering.page)
     make_campaign(version=publish("suitability"))
+    keying = letters_to_key(app, make_invitation, make_staff, suitability_invitation.version)
     page, base = staff_browser
-    found, seen, queue = {}, set(), ["/console/"]
+    found, seen, queue = {}, set(), ["/console/", *keying]
     while queue:
         path = queue.pop(0)
         if path in seen:
@@ -147,6 +172,6 @@ def test_every_console_page_an_admin_can_reach_passes_axe(phone, staff_browser, 
 
     # The pages a review needs were reached, not only the menu.
     for needed in ("/console/responses/1", "/console/exceptions/1", "/console/campaigns/1", "/console/stats/",
-                   "/console/qc", "/console/clients/1", "/console/invitations/1"):
+                   "/console/qc", "/console/clients/1", "/console/invitations/1", *keying):
         assert needed in found, sorted(found)
     assert {path: v for path, v in found.items() if v} == {}

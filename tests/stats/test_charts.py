@@ -44,3 +44,18 @@ def test_bars_are_scaled_to_the_largest_value():
     widths = [float(r.get("width")) for r in rects if r.get("width") != "6"]
 
     assert widths[0] == pytest.approx(3 * widths[1])
+
+
+def test_each_chart_on_a_page_has_its_own_hatch_pattern():
+    charts = [parsed(bar_chart(BARS, name=f"q{n}")) for n in range(2)]
+    ids = [chart.find(f"{SVG}defs/{SVG}pattern").get("id") for chart in charts]
+    fills = [{r.get("fill") for r in chart.iter(f"{SVG}rect") if r.get("fill", "").startswith("url(")} for chart in charts]
+
+    assert ids[0] != ids[1]
+    assert fills == [{f"url(#{ids[0]})"}, {f"url(#{ids[1]})"}]
+
+
+def test_a_chart_without_flagged_bars_defines_no_pattern():
+    chart = parsed(bar_chart([Bar("是", 30, "30 · 75.0%")], name="q"))
+
+    assert chart.find(f"{SVG}defs") is None
