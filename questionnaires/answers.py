@@ -151,11 +151,15 @@ def _parse_number(question: dict, value: object) -> int | float:
 def _to_iso_date(value: object) -> str:
     if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
         return value.isoformat()
+    if not isinstance(value, str):
+        raise _Invalid("not_a_date")
+    # NFKC, as for numbers: a date typed without the date picker may come in full-width digits.
+    text = unicodedata.normalize("NFKC", value).strip()
     # fromisoformat alone would also take "20240101" and week dates.
-    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value.strip()):
+    if not _ISO_DATE.fullmatch(text):
         raise _Invalid("not_a_date")
     try:
-        return datetime.date.fromisoformat(value.strip()).isoformat()
+        return datetime.date.fromisoformat(text).isoformat()
     except ValueError:
         raise _Invalid("not_a_date") from None
 

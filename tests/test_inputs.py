@@ -20,7 +20,7 @@ from app.followup.service import APPENDIX_B_WEIGHTS
 from app.reviews.models import Response
 from tests.conftest import csrf_from
 from tests.console.conftest import ALL_TYPES_V2
-from tests.test_respond_flow import ready_to_submit
+from tests.test_respond_flow import pass_identity, ready_to_submit
 
 HUGE = "99999999999999999999999"  # past 64 bits: SQLite's INTEGER too
 PAST_INT32 = "2147483648"  # past PostgreSQL's INTEGER, within SQLite's
@@ -171,3 +171,27 @@ def test_a_method_the_path_does_not_take_gets_405_with_allow(client, path, metho
 
     assert response.status_code == 405
     assert "GET" in response.headers["Allow"]
+
+
+@pytest.mark.parametrize("answer, status", [
+    ("１２３ｘ", 303),  # full-width, as a Chinese keyboard types it: the same answer
+    ("123X", 303),
+    ("一二三四", 422),  # other scripts are a wrong answer, not a crash of compare_digest
+    ("12😀", 422),
+])
+def test_an_identity_answer_in_any_script_is_judged_not_crashed(client, make_invitation, answer, status):
+    invitation = make_invitation()
+
+    assert pass_identity(client, invitation, answer).status_code == status
+
+
+@pytest.mark.parametrize("answer, status", [
+    ("１９５８－０５－３１", 303),
+    ("１９５８０５３１", 303),
+    ("一九五八年", 422),
+])
+def test_a_birth_date_answer_typed_full_width_is_the_same_date(client, make_invitation, publish, answer, status):
+    invitation = make_invitation(version=publish("complaint_closure"),
+                                 context={"complaint_date": "2026-10-08", "complaint_subject": "开户手续"})
+
+    assert pass_identity(client, invitation, answer).status_code == status

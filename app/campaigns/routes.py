@@ -245,7 +245,8 @@ def receipt(provider: str, token: str):
     from delivery.sms import setting
 
     expected = setting(current_app.config, "DELIVERY_RECEIPT_TOKEN")
-    if not expected or not hmac.compare_digest(token, str(expected)):
+    # Bytes: compare_digest refuses str with non-ASCII characters, which a URL can carry.
+    if not expected or not hmac.compare_digest(token.encode(), str(expected).encode()):
         abort_with(404, "not found")
     adapter = _receipt_parser(provider)
     try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Mapping, Optional
@@ -245,9 +246,12 @@ def mark_opened(invitation: Invitation) -> bool:
 
 def _identity_matches(invitation: Invitation, method: str, given: str) -> bool:
     client = invitation.client
-    given = (given or "").strip()
+    # NFKC: a Chinese keyboard may type full-width "１２３Ｘ" or "１９６０－０５－１２"; they are the same answer.
+    given = unicodedata.normalize("NFKC", given or "").strip()
     if method == "id_last4":
-        return bool(client.id_last4) and secrets.compare_digest(given.upper(), client.id_last4.upper())
+        # Compared as bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+        return bool(client.id_last4) and secrets.compare_digest(given.upper().encode(),
+                                                                client.id_last4.upper().encode())
     if method == "birth_date":
         try:
             answered = date.fromisoformat(given.replace("/", "-")) if "-" in given or "/" in given else \

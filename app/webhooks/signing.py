@@ -48,6 +48,6 @@ def verify(secret: str, message_id: str, timestamp: str, body: str, signature_he
     expected = sign(secret, message_id, int(timestamp), body).split(",", 1)[1]
     for item in signature_header.split():
         version, _, value = item.partition(",")
-        if version == "v1" and hmac.compare_digest(value, expected):
+        if version == "v1" and hmac.compare_digest(value.encode(), expected.encode()):  # bytes: any header text
             return True
     return False

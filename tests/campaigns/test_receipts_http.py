@@ -148,7 +148,8 @@ def test_a_repeated_failure_receipt_changes_nothing_more(client, sent):
     assert snapshot() == before
 
 
-@pytest.mark.parametrize("token, configured", [("wrong-token", TOKEN), (TOKEN[:-1], TOKEN), (TOKEN, None)])
+@pytest.mark.parametrize("token, configured", [("wrong-token", TOKEN), (TOKEN[:-1], TOKEN), (TOKEN, None),
+                                               ("令牌", TOKEN)])
 def test_an_unknown_token_is_404_and_changes_nothing(client, app, sent, token, configured):
     provider, spec, _mailbox, _campaign = sent
     app.config["DELIVERY_RECEIPT_TOKEN"] = configured

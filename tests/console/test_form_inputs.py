@@ -1,12 +1,11 @@
 """Every form a staff member can reach, posted with one field at a time set to what no one should type.
 
 tests/test_api_schema.py has schemathesis do this for the API from its OpenAPI document. The console
-has no such document, so this test reads the forms off the pages themselves: it follows every link
-from /console/ as an admin, parses each form with the standard library's HTMLParser, fills it the
-way the page does (hidden values, selected options, checked boxes, the first choice of a group), adds
-what a person would type to have it accepted (so that each odd value meets its own field's check, not
-the first blank required field), and sends it once per (field, odd value). What it checks is the guide's rule for bad input, "a clear
-message, and it changes nothing":
+has no such document, so this test reads the forms off the pages themselves (tests/html_forms.py): it
+follows every link from /console/ as an admin, fills each form the way the page does, adds what a
+person would type to have it accepted (so that each odd value meets its own field's check, not the
+first blank required field), and sends it once per (field, odd value). What it checks is the guide's
+rule for bad input, "a clear message, and it changes nothing":
 - never a 500;
 - a refusal (4xx) writes nothing: no audit entry and no row in any table;
 - what was typed never comes back as markup, on the answer or on any page afterwards, and a report's
@@ -16,41 +15,20 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
-from html.parser import HTMLParser
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
-import sqlalchemy as sa
 from pypdf import PdfReader
 
 from app.auth.models import Role
 from app.extensions import db
 from tests.conftest import DATA
+from tests.html_forms import (
+    MARKUP, ODD_FILES, ODD_TEXT, REFUSALS, Form, FormParser, crash_of, read_page, rows_and_audit, send, shows_markup,
+)
 
-# One value per way a typed field goes wrong: empty, too long, past a column's range, not a number
-# that float() still takes, an impossible date, markup, digits a Chinese keyboard types, NUL.
-ODD_TEXT = {
-    "blank": "",
-    "spaces": "   ",
-    "long": "长" * 5000,
-    "huge number": "99999999999999999999999",
-    "past int32": "2147483648",
-    "negative": "-1",
-    "infinity": "1e309",
-    "nan": "NaN",
-    "impossible date": "2026-02-30",
-    "markup": "<script>alert(1)</script>",
-    "full-width digits": "１２３",
-    "nul": "a\x00b",
-}
-ODD_FILES = {
-    "no file": b"",
-    "not text": b"\xff\xfe\x00\x81\x00 not a csv",
-    "markup": "account,name\n<script>alert(1)</script>,x\n".encode(),
-}
-MARKUP = ODD_TEXT["markup"]
 # A report's text areas are paragraphs printed into its PDF, read by no parser: they get the values
 # that test printing only, since each accepted value costs a WeasyPrint render (about 0.4 s).
 PRINTED_TEXT = {label: ODD_TEXT[label] for label in ("blank", "long", "markup", "nul")}
@@ -58,111 +36,6 @@ PRINTED_TEXT = {label: ODD_TEXT[label] for label in ("blank", "long", "markup", 
 SKIPPED_ACTIONS = re.compile(r"/logout$")
 # Links to files, not pages.
 NOT_PAGES = re.compile(r"\.(csv|xlsx|pdf|json|zip|txt)$|/download$|/logout$")
-
-
-@dataclass
-class Form:
-    """A form as the page renders it: where it goes, how, and its fields' initial values."""
-
-    action: str
-    method: str
-    multipart: bool
-    values: dict[str, str] = field(default_factory=dict)
-    files: list[str] = field(default_factory=list)
-    typed: list[str] = field(default_factory=list)  # fields a person types or picks
-    textareas: list[str] = field(default_factory=list)
-    good: dict[str, str] = field(default_factory=dict)  # what a person would type to have it accepted
-
-    def data(self, name: str | None = None, value: str | bytes | None = None) -> dict:
-        """The form's data with one field (or none) replaced."""
-        data: dict = {**self.values, **self.good}
-        for file_field in self.files:
-            data[file_field] = (io.BytesIO(b""), "")
-        if name in self.files:
-            data[name] = (io.BytesIO(value), "odd.csv")
-        elif name is not None:
-            data[name] = value
-        return data
-
-
-class FormParser(HTMLParser):
-    """The forms and same-site links of one page (stdlib parser: the pages are our own, well-formed HTML)."""
-
-    def __init__(self, page: str):
-        super().__init__(convert_charrefs=True)
-        self.page, self.forms, self.links = page, [], []
-        self._form: Form | None = None
-        self._select: str | None = None
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "a" and a.get("href"):
-            self.links.append(urljoin(self.page, a["href"]))
-        elif tag == "option":
-            self._option(a)
-        elif tag == "form":
-            self._form = Form(urljoin(self.page, a.get("action") or self.page),
-                              (a.get("method") or "get").lower(), a.get("enctype") == "multipart/form-data")
-            self.forms.append(self._form)
-        elif self._form is None or "name" not in a or "disabled" in a:
-            return
-        elif tag == "input":
-            self._input(a)
-        elif tag == "textarea":
-            self._form.values[a["name"]] = ""
-            self._form.typed.append(a["name"])
-            self._form.textareas.append(a["name"])
-        elif tag == "select":
-            self._select = a["name"]
-            self._form.typed.append(a["name"])
-        elif tag == "button" and a.get("type", "submit") == "submit":
-            self._form.values.setdefault(a["name"], a.get("value", ""))
-
-    def handle_startendtag(self, tag, attrs):
-        self.handle_starttag(tag, attrs)
-
-    def _input(self, a: dict) -> None:
-        form, name, kind = self._form, a["name"], a.get("type", "text")
-        if kind == "file":
-            form.files.append(name)
-        elif kind in ("checkbox", "radio"):
-            if "checked" in a or (kind == "radio" and name not in form.values):
-                form.values[name] = a.get("value", "on")
-        elif kind not in ("submit", "reset", "button", "image"):
-            form.values[name] = a.get("value", "")
-        if name != "csrf_token" and kind not in ("submit", "reset", "button", "image") and name not in form.typed:
-            form.typed.append(name)
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self._form = None
-        elif tag == "select":
-            self._select = None
-
-    def _option(self, a: dict) -> None:
-        # As a person would: the selected option, else the first real one (not the "choose…" placeholder).
-        if self._form is None or not self._select:
-            return
-        value, chosen = a.get("value", ""), self._form.values.get(self._select)
-        if "selected" in a or chosen is None or (value and not chosen):
-            self._form.values[self._select] = value
-
-
-def read_page(path: str, html: str) -> FormParser:
-    """Parse a page's forms and links."""
-    parser = FormParser(path)
-    parser.feed(html)
-    return parser
-
-
-def rows_and_audit() -> tuple[int, int]:
-    """Rows in every table, and audit entries: what a refused request must leave as it found it."""
-    from app.audit.models import AuditEntry
-
-    db.session.expire_all()
-    counts = [sa.select(sa.func.count()).select_from(t).scalar_subquery() for t in db.metadata.sorted_tables]
-    total = db.session.scalar(sa.select(sum(counts[1:], counts[0])))
-    return total, db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))
 
 
 def crawl(client, start: list[str], problems: list[str] | None = None) -> dict[str, FormParser]:
@@ -212,7 +85,7 @@ def forms_by_route(pages: dict[str, FormParser], method: str) -> dict[str, Form]
     return found
 
 
-def good_values(seed, client_account: str, letter_code: str, unprinted_letter_id: int) -> dict[str, dict]:
+def good_values(client_account: str, letter_code: str, unprinted_letter_id: int) -> dict[str, dict]:
     """Per route, values that have the form accepted: each odd value then meets its own field's check,
     where with a required field left blank every value would stop at that field."""
     from app.followup.service import APPENDIX_B_WEIGHTS
@@ -270,37 +143,9 @@ def console(app, client, sign_in, make_staff, seed, make_campaign, make_invitati
     sign_in(Role.ADMIN)
     pages = crawl(client, ["/console/", f"/console/letters/key/{code}"])
     posts, gets = forms_by_route(pages, "post"), forms_by_route(pages, "get")
-    for route, values in good_values(seed, letters[0].client.account, code, letters[1].id).items():
+    for route, values in good_values(letters[0].client.account, code, letters[1].id).items():
         posts[route].good = values
     return Console(client, pages, posts, gets)
-
-
-class Crashed:
-    """What a request that raised looks like here: TESTING propagates exceptions instead of answering 500."""
-
-    status_code, mimetype = 500, "text/plain"
-
-    def __init__(self, exc: Exception):
-        self.text = f"{type(exc).__name__}: {str(exc)[:120]}"
-
-    def get_data(self, as_text=False):
-        return self.text
-
-
-def send(client, form: Form, name: str | None = None, value: str | bytes | None = None):
-    """Send the form as a browser would, with one field replaced."""
-    try:
-        if form.method == "get":
-            return client.get(form.action, query_string=form.data(name, value))
-        return client.post(form.action, data=form.data(name, value),
-                           content_type="multipart/form-data" if form.multipart else None)
-    except Exception as exc:  # noqa: BLE001  (every crash is a finding, reported with the others)
-        db.session.rollback()
-        return Crashed(exc)
-
-
-def _crash(response) -> str:
-    return response.text if isinstance(response, Crashed) else ""
 
 
 def odd_values(form: Form, name: str) -> dict:
@@ -308,11 +153,6 @@ def odd_values(form: Form, name: str) -> dict:
     if name in form.files:
         return ODD_FILES
     return PRINTED_TEXT if name in form.textareas and form.action.endswith(".pdf") else ODD_TEXT
-
-
-def shows_markup(response) -> bool:
-    """The typed <script> came back as markup in an HTML page (a file may carry it as data)."""
-    return response.mimetype == "text/html" and MARKUP in response.get_data(as_text=True)
 
 
 def prints_as_typed(response, value) -> bool:
@@ -337,7 +177,6 @@ EXPECTED_GET_ROUTES = {
     "/console/letters/archive", "/console/letters/key", "/console/invitations/new",
     "/console/questionnaires/all-types/diff",
 }
-REFUSALS = {400, 404, 409, 413, 422}
 # Steps of a workflow that must come first: the fuzz sends the forms in page order, which has them.
 FIRST = {"/console/exceptions/N/escalate": "/console/exceptions/N/assign",
          "/console/exceptions/N/close": "/console/exceptions/N/assign"}
@@ -364,7 +203,7 @@ def test_no_odd_value_in_a_filter_is_a_500_or_comes_back_as_markup(console):
             for label, value in odd_values(form, name).items():
                 response = send(client, form, name, value)
                 if response.status_code >= 500 or shows_markup(response):
-                    problems.append(f"GET {route} {name}={label}: {response.status_code} {_crash(response)}")
+                    problems.append(f"GET {route} {name}={label}: {response.status_code} {crash_of(response)}")
 
     assert problems == []
 
@@ -378,7 +217,7 @@ def test_no_odd_value_in_a_posted_form_is_a_500_a_partial_write_or_markup(consol
             for label, value in odd_values(form, name).items():
                 before = rows_and_audit()
                 response = send(client, form, name, value)
-                where = f"POST {route} {name}={label}: {response.status_code} {_crash(response)}"
+                where = f"POST {route} {name}={label}: {response.status_code} {crash_of(response)}"
                 printed_wrong = name in form.textareas and not prints_as_typed(response, value)
                 if response.status_code >= 500 or shows_markup(response) or printed_wrong:
                     problems.append(where)

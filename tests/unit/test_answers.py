@@ -137,6 +137,7 @@ def test_rejects_invalid_answers(question_id, value, code):
 
 @pytest.mark.parametrize("question_id, value, clean", [
     ("years", "１２", 12),
+    ("bought_on", "２０２４－０５－３１", "2024-05-31"),  # full-width, typed without the date picker
     ("years", " 12 ", 12),
     ("years", 12.0, 12),
     ("amount", "-3.25", -3.25),
