@@ -173,6 +173,43 @@ def make_campaign(app, publish):
 
 
 @pytest.fixture
+def letter_app(app):
+    """Letters render in this process (no worker pool) in tests."""
+    app.config["LETTER_PROCESSES"] = 1
+    return app
+
+
+@pytest.fixture
+def letter_invitation(letter_app, make_invitation, publish):
+    """A suitability invitation sent by letter."""
+
+    def make(client=None, **overrides):
+        version = overrides.pop("version", None) or publish("suitability")
+        return make_invitation(client=client, version=version, channel="letter",
+                               context={"product_name": "稳健理财1号", "product_risk": "R3"}, **overrides)
+
+    return make
+
+
+@pytest.fixture
+def printed_letter(letter_invitation):
+    """An invitation printed in a batch; returns (letter, batch)."""
+    from app.letters.service import Selection, create_batch, run_batch
+
+    def make(client=None, **overrides):
+        invitation = letter_invitation(client=client, **overrides)
+        batch = create_batch(Selection(invitation_ids=[invitation.id]), "test", enqueue_job=False)
+        db.session.commit()
+        batch = run_batch(batch.id)
+        db.session.commit()
+        from app.letters.service import letter_for_invitation
+
+        return letter_for_invitation(invitation.id), batch
+
+    return make
+
+
+@pytest.fixture
 def make_staff(app):
     """Create a staff account with a role; returns (user, password)."""
     counter = iter(range(1, 1_000_000))

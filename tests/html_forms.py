@@ -1,15 +1,17 @@
-"""Forms read off a rendered page and sent back with one field set to an odd value.
+"""Forms and links read off a rendered page; a form sent back with one field set to an odd value.
 
 The console's and the client's form tests (tests/console/test_form_inputs.py,
 tests/test_client_form_inputs.py) share these: the standard library's HTMLParser reads the forms,
-the way a browser would fill them, and `send` posts one back with one field replaced.
+the way a browser would fill them, and `send` posts one back with one field replaced. The crawls
+of the console (those tests and tests/browser/test_axe.py) follow links through `console_path`.
 """
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from urllib.parse import urljoin
+import re
+from urllib.parse import urljoin, urlsplit
 
 import sqlalchemy as sa
 
@@ -37,6 +39,8 @@ ODD_FILES = {
     "markup": "account,name\n<script>alert(1)</script>,x\n".encode(),
 }
 MARKUP = ODD_TEXT["markup"]
+# Links to files, not pages, and the link that would end the session.
+NOT_PAGES = re.compile(r"\.(csv|xlsx|pdf|json|zip|txt)$|/download$|/logout$")
 # How a form refuses what it was sent: with the field and the reason, changing nothing.
 REFUSALS = {400, 404, 409, 413, 422}
 
@@ -178,3 +182,11 @@ def crash_of(response) -> str:
 def shows_markup(response) -> bool:
     """The typed <script> came back as markup in an HTML page (a file may carry it as data)."""
     return response.mimetype == "text/html" and MARKUP in response.get_data(as_text=True)
+
+
+def console_path(link: str) -> str | None:
+    """The path of a link to one of the console's own pages; None for other sites, other areas and files."""
+    url = urlsplit(link)
+    if url.netloc in ("", "localhost") and url.path.startswith("/console/") and not NOT_PAGES.search(url.path):
+        return url.path
+    return None

@@ -20,7 +20,7 @@ from app.definitions import service as definitions
 from app.definitions.models import Questionnaire, QuestionnaireVersion, ReviewType
 from app.extensions import db
 from app.i18n import current_lang
-from app.params import row_id
+from app.params import optional_row_id, row_id
 from app.reviews import service as reviews
 from app.reviews.models import Invitation, InvitationStatus, Response
 from questionnaires.loader import DefinitionError
@@ -76,7 +76,7 @@ bp.add_app_template_filter(present.compact_json, "console_json")
 
 
 def _page_number() -> int:
-    return request.args.get("page", 1, type=row_id)
+    return optional_row_id(request.args.get("page")) or 1
 
 
 def _text_lang() -> str:

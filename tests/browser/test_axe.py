@@ -17,14 +17,13 @@ from axe_playwright_python.sync_playwright import Axe
 from app.extensions import db
 from tests.browser.conftest import link_path
 from tests.browser.test_client_form import answer_everything, start, submit_and_read_receipt
+from tests.html_forms import console_path
 
 pytestmark = pytest.mark.browser
 
 # WCAG 2.0-2.2, levels A and AA, plus Deque's best practices (landmarks, heading order, regions).
 RULES = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa",
                                                "best-practice"]}}
-# Pages that are files, not pages, or that change state when opened.
-NOT_PAGES = re.compile(r"\.(csv|xlsx|pdf|json|zip|txt)$|/download$|/logout$")
 AXE = Axe()
 
 
@@ -123,41 +122,33 @@ def staff_browser(chromium, serving, make_staff):
 def console_paths(page) -> list[str]:
     """The console's own pages this page links to."""
     hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
-    paths = (urlsplit(h) for h in hrefs)
-    return [u.path for u in paths if not u.netloc and u.path.startswith("/console/") and not NOT_PAGES.search(u.path)]
+    return [path for path in map(console_path, hrefs) if path]
 
 
-def letters_to_key(app, make_invitation, make_staff, version) -> list[str]:
+def letters_to_key(printed_letter, make_staff) -> list[str]:
     """The keying pages of two printed letters: one waiting for its first entry, one whose two entries differ."""
     from werkzeug.datastructures import MultiDict
 
     from app.auth.models import Role
     from app.letters.keying import key_entry
-    from app.letters.service import Selection, create_batch, letter_for_invitation, run_batch
     from tests.letters.test_keying import TYPED
 
-    app.config["LETTER_PROCESSES"] = 1
-    invitations = [make_invitation(version=version, channel="letter",
-                                   context={"product_name": "稳健理财1号", "product_risk": "R3"}) for _ in range(2)]
-    batch = create_batch(Selection(invitation_ids=[i.id for i in invitations]), "test", enqueue_job=False)
-    db.session.commit()
-    run_batch(batch.id)
-    waiting, differing = (letter_for_invitation(i.id) for i in invitations)
+    (waiting, _), (differing, _) = printed_letter(), printed_letter()
     for typed in (TYPED, {**TYPED, "knows_fees": "2"}):
         key_entry(differing, make_staff(Role.REVIEW_EXECUTOR)[0], MultiDict(typed), None)
     db.session.commit()
     return [f"/console/letters/key/{waiting.code}", f"/console/letters/verify/{differing.code}"]
 
 
-def test_every_console_page_an_admin_can_reach_passes_axe(app, phone, staff_browser, suitability_invitation,
-                                                          make_campaign, make_invitation, make_staff, publish):
+def test_every_console_page_an_admin_can_reach_passes_axe(phone, staff_browser, suitability_invitation,
+                                                          make_campaign, make_staff, publish, printed_letter):
     # Data for the detail pages: an answered review with exceptions (through the real form), a campaign
     # and letters to key (the key-in page is reached by typing a letter's id, so it starts the crawl).
     answering = start(phone, suitability_invitation)
     answer_everything(answering.page)
     submit_and_read_receipt(answering.page)
     make_campaign(version=publish("suitability"))
-    keying = letters_to_key(app, make_invitation, make_staff, suitability_invitation.version)
+    keying = letters_to_key(printed_letter, make_staff)
     page, base = staff_browser
     found, seen, queue = {}, set(), ["/console/", *keying]
     while queue:

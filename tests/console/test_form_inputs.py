@@ -26,7 +26,8 @@ from app.auth.models import Role
 from app.extensions import db
 from tests.conftest import DATA
 from tests.html_forms import (
-    MARKUP, ODD_FILES, ODD_TEXT, REFUSALS, Form, FormParser, crash_of, read_page, rows_and_audit, send, shows_markup,
+    MARKUP, ODD_FILES, ODD_TEXT, REFUSALS, Form, FormParser, console_path, crash_of, read_page, rows_and_audit, send,
+    shows_markup,
 )
 
 # A report's text areas are paragraphs printed into its PDF, read by no parser: they get the values
@@ -34,8 +35,6 @@ from tests.html_forms import (
 PRINTED_TEXT = {label: ODD_TEXT[label] for label in ("blank", "long", "markup", "nul")}
 # The one form that would end the admin's session.
 SKIPPED_ACTIONS = re.compile(r"/logout$")
-# Links to files, not pages.
-NOT_PAGES = re.compile(r"\.(csv|xlsx|pdf|json|zip|txt)$|/download$|/logout$")
 
 
 def crawl(client, start: list[str], problems: list[str] | None = None) -> dict[str, FormParser]:
@@ -56,17 +55,10 @@ def crawl(client, start: list[str], problems: list[str] | None = None) -> dict[s
         elif response.status_code >= 500 or MARKUP in html:
             problems.append(f"GET {path}: {response.status_code}, {'markup shown' if MARKUP in html else 'failed'}")
         pages[path] = parsed = read_page(path, html)
-        queue.extend(_console_path(link) for link in parsed.links if _console_path(link))
+        queue.extend(path for path in map(console_path, parsed.links) if path)
         queue.extend(f"{form.action}?{urlencode(form.values)}" for form in parsed.forms
                      if form.method == "get" and form.values and "?" not in path)
     return pages
-
-
-def _console_path(link: str) -> str | None:
-    url = urlsplit(link)
-    if url.netloc in ("", "localhost") and url.path.startswith("/console/") and not NOT_PAGES.search(url.path):
-        return url.path
-    return None
 
 
 def route_of(url: str) -> str:
@@ -120,30 +112,22 @@ class Console:
 
 
 @pytest.fixture
-def console(app, client, sign_in, make_staff, seed, make_campaign, make_invitation, publish) -> Console:
+def console(client, sign_in, make_staff, seed, make_campaign, publish, printed_letter, letter_invitation) -> Console:
     """The console over an answered, flagged review, a campaign with a population to sample, a printed letter
     and one waiting to print."""
     from app.campaigns.service import set_client_attributes
-    from app.letters.service import Selection, create_batch, letter_for_invitation, run_batch
 
-    suitability = publish("suitability")
-    make_campaign(version=suitability)
-    letters = [make_invitation(version=suitability, channel="letter",
-                               context={"product_name": "稳健理财1号", "product_risk": "R3"}) for _ in range(2)]
-    app.config["LETTER_PROCESSES"] = 1
-    batch = create_batch(Selection(invitation_ids=[letters[0].id]), "test", enqueue_job=False)
-    db.session.commit()
-    run_batch(batch.id)
-    db.session.commit()
-    code = letter_for_invitation(letters[0].id).code
-    set_client_attributes([{"account": letters[0].client.account, "as_of": date(2025, 12, 31),
+    make_campaign(version=publish("suitability"))
+    letter, _batch = printed_letter()
+    waiting = letter_invitation()
+    set_client_attributes([{"account": letter.invitation.client.account, "as_of": date(2025, 12, 31),
                             "max_product_risk": "R3", "exceeds_tolerance": False}], "test")
     make_staff(Role.REVIEW_EXECUTOR)  # someone to assign an exception to
     db.session.commit()
     sign_in(Role.ADMIN)
-    pages = crawl(client, ["/console/", f"/console/letters/key/{code}"])
+    pages = crawl(client, ["/console/", f"/console/letters/key/{letter.code}"])
     posts, gets = forms_by_route(pages, "post"), forms_by_route(pages, "get")
-    for route, values in good_values(letters[0].client.account, code, letters[1].id).items():
+    for route, values in good_values(letter.invitation.client.account, letter.code, waiting.id).items():
         posts[route].good = values
     return Console(client, pages, posts, gets)
 

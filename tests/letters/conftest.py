@@ -1,50 +1,10 @@
-"""Fixtures of the letters tests: letter invitations, printed letters, PDF helpers (poppler, zbar)."""
+"""Helpers of the letters tests: reading the PDFs (poppler, zbar). The letter fixtures are in tests/conftest.py,
+since the console and browser tests print letters too."""
 from __future__ import annotations
 
 import re
 import subprocess
 from pathlib import Path
-
-import pytest
-
-from app.extensions import db
-
-
-@pytest.fixture
-def letter_app(app):
-    """Letters render in this process (no worker pool) in tests."""
-    app.config["LETTER_PROCESSES"] = 1
-    return app
-
-
-@pytest.fixture
-def letter_invitation(letter_app, make_invitation, publish):
-    """A suitability invitation sent by letter."""
-
-    def make(client=None, **overrides):
-        version = overrides.pop("version", None) or publish("suitability")
-        return make_invitation(client=client, version=version, channel="letter",
-                               context={"product_name": "稳健理财1号", "product_risk": "R3"}, **overrides)
-
-    return make
-
-
-@pytest.fixture
-def printed_letter(letter_invitation):
-    """An invitation printed in a batch; returns (letter, batch)."""
-    from app.letters.service import Selection, create_batch, run_batch
-
-    def make(client=None, **overrides):
-        invitation = letter_invitation(client=client, **overrides)
-        batch = create_batch(Selection(invitation_ids=[invitation.id]), "test", enqueue_job=False)
-        db.session.commit()
-        batch = run_batch(batch.id)
-        db.session.commit()
-        from app.letters.service import letter_for_invitation
-
-        return letter_for_invitation(invitation.id), batch
-
-    return make
 
 
 def pdf_text(path: Path, first: int | None = None, last: int | None = None) -> str:
