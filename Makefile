@@ -18,16 +18,24 @@ export FLASK_APP := wsgi.py
 # Links in SMS, email and letters point at this server unless PUBLIC_BASE_URL says otherwise.
 export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run test test-sqlite test-postgresql setup-run setup-test db benchmark clean translations
+.PHONY: run test test-sqlite test-postgresql setup-run setup-test db benchmark clean translations lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# Reinstall only when a requirements file changed.
-$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/pip install -q -r requirements-dev.txt
+# Reinstall only when a requirements file changed. constraints.txt pins what the requirements pull in.
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt -c constraints.txt
 	touch $@
+
+# Pin every package anew: resolve the requirements in a fresh environment and freeze it.
+lock:
+	rm -rf /tmp/huifang-lock && $(PYTHON) -m venv /tmp/huifang-lock
+	/tmp/huifang-lock/bin/pip install -q --upgrade pip
+	/tmp/huifang-lock/bin/pip install -q -r requirements-dev.txt
+	{ sed -n '/^#/p' constraints.txt; /tmp/huifang-lock/bin/pip freeze; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 setup-run: | $(BIN)/python
 	scripts/system-deps.sh run
@@ -60,10 +68,12 @@ test: setup-test
 	$(MAKE) -s test-postgresql
 
 test-sqlite:
+	scripts/ensure-redis.sh
 	TEST_DATABASE=sqlite $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test-postgresql:
 	scripts/ensure-postgres.sh
+	scripts/ensure-redis.sh
 	TEST_DATABASE=postgresql $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 clean:

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
 
 from app.auth.models import Role
+from app.cli_params import ROW_ID, TEXT_FILE, TextFile, fail
 from app.extensions import db
 
 questionnaires_cli = AppGroup("questionnaires", help="Publish, list and retire questionnaire versions.")
@@ -19,24 +18,18 @@ users_cli = AppGroup("users", help="Staff accounts.")
 audit_cli = AppGroup("audit", help="The tamper-evident audit log.")
 
 
-def _fail(message: str) -> None:
-    db.session.rollback()
-    click.echo(message, err=True)
-    sys.exit(1)
-
-
 @questionnaires_cli.command("publish")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def publish_command(files: tuple[Path, ...]) -> None:
+@click.argument("files", nargs=-1, required=True, type=TEXT_FILE)
+def publish_command(files: tuple[TextFile, ...]) -> None:
     """Publish definition FILES (YAML or JSON) as immutable versions."""
     from app.definitions.service import publish_text
     from questionnaires.loader import DefinitionError
 
-    for path in files:
+    for source in files:
         try:
-            version, created = publish_text(path.read_text(encoding="utf-8"), "cli", filename=path.name)
+            version, created = publish_text(source.text, "cli", filename=source.path.name)
         except DefinitionError as exc:
-            _fail(f"{path}:\n" + "\n".join(f"  {issue}" for issue in exc.issues))
+            fail(f"{source.path}:\n" + "\n".join(f"  {issue}" for issue in exc.issues))
         db.session.commit()
         state = "published" if created else "unchanged"
         click.echo(f"{state}: {version.questionnaire.key} v{version.number} {version.content_hash}")
@@ -64,29 +57,29 @@ def list_command() -> None:
 
 @questionnaires_cli.command("retire")
 @click.argument("key")
-@click.argument("number", type=int)
+@click.argument("number", type=ROW_ID)
 def retire_command(key: str, number: int) -> None:
     """Retire version NUMBER of questionnaire KEY."""
     from app.definitions.service import get_version, retire_version
 
     version = get_version(key, number)
     if version is None:
-        _fail(f"no version {number} of '{key}'")
+        fail(f"no version {number} of '{key}'")
     changed = retire_version(version, "cli")
     db.session.commit()
     click.echo(f"retired: {key} v{number}" if changed else f"already retired: {key} v{number}")
 
 
 @clients_cli.command("import")
-@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def import_clients_command(csv_file: Path) -> None:
+@click.argument("csv_file", type=TEXT_FILE)
+def import_clients_command(csv_file: TextFile) -> None:
     """Import clients from a UTF-8 CSV file; any bad row means nothing is imported."""
     from app.clients.service import ClientImportError, import_csv
 
     try:
-        result = import_csv(csv_file.read_text(encoding="utf-8-sig"), "cli")
+        result = import_csv(csv_file.text, "cli")
     except ClientImportError as exc:
-        _fail("nothing imported:\n" + "\n".join(f"  line {e.row}: {e.field}: {e.message}" for e in exc.errors))
+        fail("nothing imported:\n" + "\n".join(f"  line {e.row}: {e.field}: {e.message}" for e in exc.errors))
     db.session.commit()
     click.echo(f"created {result['created']}, updated {result['updated']}")
 
@@ -98,8 +91,12 @@ def import_clients_command(csv_file: Path) -> None:
 def create_api_key_command(name: str, callback_prefixes: tuple[str, ...], frame_origins: tuple[str, ...]) -> None:
     """Create an API key NAME and print it once, as JSON."""
     from app.api.service import create_api_key
+    from app.reviews.service import InvalidRequest
 
-    row, key = create_api_key(name, "cli", list(callback_prefixes), list(frame_origins))
+    try:
+        row, key = create_api_key(name, "cli", list(callback_prefixes), list(frame_origins))
+    except InvalidRequest as exc:
+        fail(f"not created: {exc}")
     db.session.commit()
     click.echo(json.dumps({"name": row.name, "api_key": key, "webhook_secret": row.webhook_secret,
                            "callback_prefixes": row.callback_prefixes, "frame_origins": row.frame_origins}))
@@ -114,7 +111,7 @@ def rotate_secret_command(name: str, end: bool) -> None:
 
     row = end_webhook_secret_rotation(name, "cli") if end else rotate_webhook_secret(name, "cli")
     if row is None:
-        _fail(f"no active API key named '{name}'")
+        fail(f"no active API key named '{name}'")
     db.session.commit()
     click.echo(json.dumps({"name": row.name, "webhook_secret": row.webhook_secret,
                            "previous_webhook_secret_still_signing": row.webhook_secret_previous is not None}))
@@ -127,7 +124,7 @@ def revoke_api_key_command(name: str) -> None:
     from app.api.service import revoke_api_key
 
     if not revoke_api_key(name, "cli"):
-        _fail(f"no active API key named '{name}'")
+        fail(f"no active API key named '{name}'")
     db.session.commit()
     click.echo(f"revoked: {name}")
 
@@ -140,8 +137,12 @@ def revoke_api_key_command(name: str) -> None:
 def create_user_command(username: str, display_name: str, role: str, staff_code: str | None) -> None:
     """Create a staff account and print its generated password once."""
     from app.auth.service import create_staff
+    from app.reviews.service import InvalidRequest
 
-    _user, password = create_staff(username, display_name, Role(role), staff_code=staff_code, actor="cli")
+    try:
+        _user, password = create_staff(username, display_name, Role(role), staff_code=staff_code, actor="cli")
+    except InvalidRequest as exc:
+        fail(f"not created: {exc}")
     db.session.commit()
     click.echo(f"created {username} ({role}); password: {password}")
 
@@ -166,7 +167,7 @@ def verify_audit_command() -> None:
 
     checked, broken = verify_chain()
     if broken is not None:
-        _fail(f"audit chain broken at entry seq={broken.seq} (id={broken.entry_id}): {broken.reason}; "
+        fail(f"audit chain broken at entry seq={broken.seq} (id={broken.entry_id}): {broken.reason}; "
               f"{checked} entries before it are intact")
     click.echo(f"audit chain intact: {checked} entries")
 

@@ -7,6 +7,7 @@ Both databases now refuse it the same way, before any route runs, naming where i
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Iterator, Optional
 
 from flask import Flask, request
@@ -14,6 +15,9 @@ from flask import Flask, request
 from app.errors import abort_with
 
 NUL = "\x00"
+# No name a person gives (a user, an API key, a display name) holds a control character: a newline
+# in one would start a new line in logs and CSV exports, and break a header it reaches.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def first_nul_line(text: str) -> Optional[int]:

@@ -57,8 +57,26 @@ def _date_field(question: dict, label: str, description: str):
     return wtforms.StringField(label, description=description, render_kw={"type": "date", **limits})
 
 
+class ConsentField(wtforms.BooleanField):
+    """A consent box, ticked only when the browser sends the box's own value.
+
+    BooleanField counts every value but "false" and "" as ticked, so a forged "no" or "0" would
+    record a consent the client never gave; here any other value is an unticked box (and a required
+    consent then asks the client to confirm).
+    """
+
+    BOX_VALUE = "y"
+
+    def process_formdata(self, valuelist):
+        self.data = bool(valuelist) and valuelist[0] == self.BOX_VALUE
+
+    def _value(self):
+        # BooleanField renders the value it was sent; a box must keep sending its own.
+        return self.BOX_VALUE
+
+
 def _consent_field(question: dict, label: str, description: str):
-    return wtforms.BooleanField(label, description=description)
+    return ConsentField(label, description=description)
 
 
 _FIELD_BUILDERS = {

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian/Ubuntu packages Huifang needs, or print the command when not root.
 #   scripts/system-deps.sh run    — what serving needs: WeasyPrint's libraries, HarfBuzz subsetting, a CJK font
-#   scripts/system-deps.sh test   — also what the tests use: Chromium, poppler-utils, zbar-tools
+#   scripts/system-deps.sh test   — also what the tests use: Chromium, poppler-utils, zbar-tools, Redis
 set -euo pipefail
 mode="${1:-run}"
 packages=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fonts-noto-cjk
           shared-mime-info fontconfig)
 if [ "$mode" = "test" ]; then
-  packages+=(chromium poppler-utils zbar-tools postgresql-client)
+  packages+=(chromium poppler-utils zbar-tools postgresql-client redis-server)
 fi
 missing=()
 for p in "${packages[@]}"; do

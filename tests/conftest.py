@@ -72,6 +72,25 @@ def app(test_database, tmp_path):
         db.engine.dispose()
 
 
+@pytest.fixture
+def app_with(app):
+    """Another app on the test's database with some settings changed; its engine is closed at the end
+    (an engine left to the garbage collector drops open PostgreSQL connections with a ResourceWarning)."""
+    made = []
+
+    def make(**overrides):
+        other = create_app({**app.config, **overrides})
+        other.test_client_class = EnglishByDefaultClient
+        made.append(other)
+        return other
+
+    yield make
+    for other in made:
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
 class EnglishByDefaultClient(FlaskClient):
     """Test client whose browser asks for English, so assertions read the English msgids.
 

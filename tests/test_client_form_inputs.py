@@ -19,7 +19,7 @@ from tests.test_respond_flow import GOOD_ANSWERS, pass_identity, path_of
 EVERY = set(ODD_TEXT)
 # The odd values each question takes. Any other value must be refused.
 ACCEPTED = {
-    "consent": EVERY - {"blank", "nul"},  # a box is ticked when the browser sends it, whatever its value
+    # "consent" takes none: a box is ticked only when the browser sends its own value ("y").
     "operator": EVERY - {"nul"},  # asked only when own_operation is "no": not asked here, so dropped
     "purchase_date": {"blank", "spaces"},  # optional, left empty
     "comment": EVERY - {"long", "nul"},  # optional free text, at most 200 characters
@@ -43,9 +43,7 @@ def stored_answers(invitation) -> dict | None:
 
 
 def expected_answer(name: str, value: str):
-    """What an accepted odd value is stored as: a tick, the text as typed, or nothing."""
-    if name == "consent":
-        return True
+    """What an accepted odd value is stored as: the text as typed, or nothing."""
     if name == "comment" and value.strip():
         return value.strip()
     return None

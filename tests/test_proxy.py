@@ -10,18 +10,13 @@ from app import create_app
 from app.extensions import db
 from app.reviews import service
 from app.reviews.models import IdentityAttempt
-from tests.conftest import EnglishByDefaultClient, csrf_from
+from tests.conftest import csrf_from
 
 
 @pytest.fixture
-def proxied_app(app):
+def proxied_app(app_with):
     """The test app's settings, served behind one proxy, with rate limits on."""
-    behind = create_app({**app.config, "PROXY_COUNT": "1", "RATELIMIT_ENABLED": True})
-    behind.test_client_class = EnglishByDefaultClient
-    yield behind
-    with behind.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    return app_with(PROXY_COUNT="1", RATELIMIT_ENABLED=True)
 
 
 def identity_attempt_from(flask_app, invitation, forwarded_for: str) -> str:

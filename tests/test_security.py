@@ -7,6 +7,7 @@ import pytest
 
 from app.logredact import redact
 from app.reviews import service
+from tests.conftest import csrf_from
 
 
 @pytest.mark.parametrize("line", [
@@ -66,3 +67,24 @@ def test_wrong_password_is_refused_and_audited(client, make_staff):
                                            "csrf_token": csrf_from(page.get_data(as_text=True))})
     assert response.status_code == 401
     assert db.session.scalars(sa.select(AuditEntry.action)).all()[-1] == "staff.login_failed"
+
+
+def test_the_sign_in_limit_counts_the_last_minute_not_a_window_that_starts_afresh(app_with, monkeypatch):
+    from types import SimpleNamespace
+
+    limited = app_with(RATELIMIT_ENABLED=True)
+    clock = SimpleNamespace(now=1_000_000.0)
+    # The limiter's in-process storage reads the time here; the app's own clock is left alone.
+    monkeypatch.setattr("limits.storage.memory.time", SimpleNamespace(time=lambda: clock.now))
+    browser = limited.test_client()
+    token = csrf_from(browser.get("/login").get_data(as_text=True))
+
+    def tries(count: int, at: float) -> list[bool]:
+        clock.now = 1_000_000.0 + at
+        return [browser.post("/login", data={"username": "x", "password": "y", "csrf_token": token}).status_code
+                == 429 for _ in range(count)]
+
+    assert tries(1, at=0) + tries(9, at=59) == [False] * 10
+    # Two seconds later a fixed window would have started afresh and let ten more through: only the
+    # try at 0 s has left the last minute, so one more is let through.
+    assert tries(10, at=61) == [False] + [True] * 9

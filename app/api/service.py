@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from typing import Optional
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
@@ -12,6 +14,8 @@ from app.api.models import ApiKey
 from app.audit.service import record
 from app.db_types import utcnow
 from app.extensions import db
+from app.inputs import CONTROL_CHARACTERS
+from app.reviews.service import InvalidRequest
 
 KEY_PREFIX = "hf_"
 WEBHOOK_SECRET_PREFIX = "whsec_"
@@ -28,9 +32,68 @@ def new_webhook_secret() -> str:
     return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
+# Characters no URL prefix or origin holds: a space, ';' or ',' in an origin would add to the gate page's
+# CSP (frame-ancestors is a space-separated list), a control character would break the header.
+NOT_IN_URLS = re.compile(r"[\s;,'\"<>\\\x00-\x1f\x7f]")
+
+
+def check_key_name(name: str) -> str:
+    """The name of a new key, stripped: 1 to 64 characters, not taken by another key."""
+    name = name.strip()
+    if not name or len(name) > 64 or CONTROL_CHARACTERS.search(name):
+        raise InvalidRequest("name", "give 1 to 64 characters, without control characters")
+    if db.session.scalar(sa.select(ApiKey.id).where(ApiKey.name == name)) is not None:
+        raise InvalidRequest("name", f"an API key named '{name}' exists already")
+    return name
+
+
+def _web_url(value: str, field: str):
+    """The parts of an http(s) URL with a host, or InvalidRequest naming the field."""
+    refused = InvalidRequest(field, f"'{value[:80]}' is not an http(s) URL with a host (no credentials, query, "
+                                    f"spaces or quotes)")
+    if len(value) > 500 or NOT_IN_URLS.search(value):
+        raise refused
+    parts = urlsplit(value)
+    try:
+        parts.port  # raises for a port that is not a number from 0 to 65535
+    except ValueError:
+        raise refused from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username is not None \
+            or parts.password is not None or parts.query or parts.fragment:
+        raise refused
+    return parts
+
+
+def check_callback_prefix(prefix: str) -> str:
+    """A callback URL prefix: http(s), a host, and the host complete.
+
+    'https://crm.example.com' alone would also admit https://crm.example.com.evil.example/ (and
+    ':8443' also ':84430'), so a path ('/') must follow; 'http://127.0.0.1:' admits any port.
+    """
+    parts = _web_url(prefix, "callback_prefixes")
+    if not parts.path and not prefix.endswith(":"):
+        raise InvalidRequest("callback_prefixes", f"'{prefix[:80]}' must end its host with '/' or ':' "
+                                                  f"(e.g. https://crm.example.com/hooks/)")
+    return prefix
+
+
+def check_frame_origin(origin: str) -> str:
+    """An origin allowed to frame the gate page: scheme://host[:port], nothing after it."""
+    parts = _web_url(origin.rstrip("/"), "frame_origins")
+    if parts.path:
+        raise InvalidRequest("frame_origins", f"'{origin[:80]}' is an origin: scheme://host[:port], no path")
+    return origin.rstrip("/")
+
+
 def create_api_key(name: str, actor: str = "system", callback_prefixes: Optional[list[str]] = None,
                    frame_origins: Optional[list[str]] = None) -> tuple[ApiKey, str]:
-    """Create a key for a calling system; the clear key is returned once and never stored."""
+    """Create a key for a calling system; the clear key is returned once and never stored.
+
+    InvalidRequest, before anything is written, for a taken name or a prefix or origin that is not one.
+    """
+    name = check_key_name(name)
+    callback_prefixes = [check_callback_prefix(p) for p in callback_prefixes or []]
+    frame_origins = [check_frame_origin(o) for o in frame_origins or []]
     lookup = secrets.token_hex(6)
     key = f"{KEY_PREFIX}{lookup}_{secrets.token_urlsafe(32)}"
     row = ApiKey(name=name, key_prefix=lookup, key_hash=_digest(key),

@@ -1,6 +1,7 @@
 """Creating staff accounts and checking passwords (argon2)."""
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Optional
 
@@ -12,6 +13,7 @@ from app.audit.service import record
 from app.auth.models import Role, StaffUser
 from app.db_types import utcnow
 from app.extensions import db
+from app.inputs import CONTROL_CHARACTERS
 
 from functools import lru_cache
 
@@ -40,9 +42,40 @@ def hash_password(password: str) -> str:
     return _hasher().hash(password)
 
 
+# A user name is typed at the sign-in page: letters, digits and . _ - only, so that no two look alike
+# ("wang wu" and "wang  wu") and none hides a control character.
+USERNAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# A staff code links clients to the staff who serve them (Client.servicing_staff_code).
+STAFF_CODE = re.compile(r"[A-Za-z0-9._-]{1,32}")
+
+
+def check_new_staff(username: str, display_name: str, staff_code: Optional[str]) -> tuple[str, str, Optional[str]]:
+    """The new account's names, stripped and checked; InvalidRequest naming the field otherwise."""
+    from app.reviews.service import InvalidRequest
+
+    username, display_name = username.strip(), display_name.strip()
+    staff_code = staff_code.strip() if staff_code is not None else None
+    if not USERNAME.fullmatch(username):
+        raise InvalidRequest("username", "give 1 to 64 letters, digits, '.', '_' or '-'")
+    if not display_name or len(display_name) > 100 or CONTROL_CHARACTERS.search(display_name):
+        raise InvalidRequest("display_name", "give 1 to 100 characters, without control characters")
+    if staff_code is not None and not STAFF_CODE.fullmatch(staff_code):
+        raise InvalidRequest("staff_code", "give 1 to 32 letters, digits, '.', '_' or '-'")
+    if db.session.scalar(sa.select(StaffUser.id).where(StaffUser.username == username)) is not None:
+        raise InvalidRequest("username", f"'{username}' is taken")
+    if staff_code is not None and db.session.scalar(
+            sa.select(StaffUser.id).where(StaffUser.staff_code == staff_code)) is not None:
+        raise InvalidRequest("staff_code", f"'{staff_code}' belongs to another account")
+    return username, display_name, staff_code
+
+
 def create_staff(username: str, display_name: str, role: Role, password: Optional[str] = None,
                  staff_code: Optional[str] = None, actor: str = "system") -> tuple[StaffUser, str]:
-    """Create a staff account; returns it with the password (generated when not given)."""
+    """Create a staff account; returns it with the password (generated when not given).
+
+    InvalidRequest, before anything is written, for a name that is taken or not a name.
+    """
+    username, display_name, staff_code = check_new_staff(username, display_name, staff_code)
     password = password or secrets.token_urlsafe(12)
     user = StaffUser(username=username, display_name=display_name, role=role,
                      password_hash=hash_password(password), staff_code=staff_code)

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import json
-import sys
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from app.cli_params import DAY, ROW_ID, TEXT_FILE, YEAR, fail, finite
 from app.extensions import db
 
 campaigns_cli = AppGroup("campaigns", help="Review campaigns: create, add targets, sample, run, pause, resume.")
@@ -17,18 +17,12 @@ holidays_cli = AppGroup("holidays", help="Exchange holidays (trading-day deadlin
 campaigns_cli.add_command(holidays_cli)
 
 
-def _fail(message: str) -> None:
-    db.session.rollback()
-    click.echo(message, err=True)
-    sys.exit(1)
-
-
 def _campaign(campaign_id: int):
     from app.campaigns.service import get_campaign
 
     campaign = get_campaign(campaign_id)
     if campaign is None:
-        _fail(f"no campaign {campaign_id}")
+        fail(f"no campaign {campaign_id}")
     return campaign
 
 
@@ -44,7 +38,7 @@ def _when(value):
 @campaigns_cli.command("create")
 @click.argument("name")
 @click.option("--questionnaire", required=True, help="Questionnaire key.")
-@click.option("--version", "version_number", type=int, default=None)
+@click.option("--version", "version_number", type=ROW_ID, default=None)
 @click.option("--type", "review_type", default=None, help="Review type (default: the questionnaire's).")
 @click.option("--plan", default="sms,email", show_default=True, help="Channels in fallback order.")
 @click.option("--attempts", default="", help="Attempts per channel, e.g. sms=2,email=1.")
@@ -79,14 +73,14 @@ def create_command(name, questionnaire, version_number, review_type, plan, attem
             window_ends_at=_when(window_end), deadline=_when(deadline), context=json.loads(context_json))
         campaign = create_campaign(spec, "cli")
     except (InvalidRequest, ValueError) as exc:
-        _fail(f"not created: {exc}")
+        fail(f"not created: {exc}")
     db.session.commit()
     click.echo(f"created campaign {campaign.id}: {campaign.name}")
 
 
 @campaigns_cli.command("add-targets")
-@click.argument("campaign_id", type=int)
-@click.option("--csv", "csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("campaign_id", type=ROW_ID)
+@click.option("--csv", "csv_file", type=TEXT_FILE)
 @click.option("--branch", default=None)
 @click.option("--risk-level", "risk_levels", multiple=True)
 @click.option("--staff-code", default=None)
@@ -98,25 +92,25 @@ def add_targets_command(campaign_id, csv_file, branch, risk_levels, staff_code):
     campaign = _campaign(campaign_id)
     try:
         if csv_file:
-            added = service.import_targets_csv(campaign, csv_file.read_text(encoding="utf-8-sig"), "cli")
+            added = service.import_targets_csv(campaign, csv_file.text, "cli")
         else:
             filters = {k: v for k, v in (("branch", branch), ("risk_levels", list(risk_levels)),
                                          ("servicing_staff_code", staff_code)) if v}
             added = service.add_targets_by_filter(campaign, filters, "cli")
     except service.TargetImportError as exc:
-        _fail("nothing added:\n" + "\n".join(f"  line {e.row}: {e.field}: {e.message}" for e in exc.errors))
+        fail("nothing added:\n" + "\n".join(f"  line {e.row}: {e.field}: {e.message}" for e in exc.errors))
     except InvalidRequest as exc:
-        _fail(f"nothing added: {exc}")
+        fail(f"nothing added: {exc}")
     db.session.commit()
     click.echo(f"added {added} targets")
 
 
 @campaigns_cli.command("sample")
-@click.argument("campaign_id", type=int)
-@click.option("--as-of", required=True, help="The year-end date of the client figures (YYYY-MM-DD).")
+@click.argument("campaign_id", type=ROW_ID)
+@click.option("--as-of", type=DAY, required=True, help="The year-end date of the client figures (YYYY-MM-DD).")
 @click.option("--seed", type=int, required=True)
-@click.option("--ratio", type=float, default=0.10, show_default=True)
-@click.option("--r5-ratio", type=float, default=0.30, show_default=True)
+@click.option("--ratio", type=float, default=0.10, show_default=True, callback=finite)
+@click.option("--r5-ratio", type=float, default=0.30, show_default=True, callback=finite)
 @click.option("--by", "stratify_by", type=click.Choice(["branch", "risk_level"]), default="branch")
 def sample_command(campaign_id, as_of, seed, ratio, r5_ratio, stratify_by):
     """Draw a seeded stratified sample (5.1.4, 5.1.5) into the campaign and print the ratios."""
@@ -125,9 +119,9 @@ def sample_command(campaign_id, as_of, seed, ratio, r5_ratio, stratify_by):
 
     campaign = _campaign(campaign_id)
     try:
-        summary = draw_sample(campaign, SampleSpec(date.fromisoformat(as_of), seed, ratio, r5_ratio, stratify_by), "cli")
+        summary = draw_sample(campaign, SampleSpec(as_of.date(), seed, ratio, r5_ratio, stratify_by), "cli")
     except InvalidRequest as exc:
-        _fail(f"no sample drawn: {exc}")
+        fail(f"no sample drawn: {exc}")
     db.session.commit()
     click.echo(f"population {summary['population']}, selected {summary['selected']} "
                f"(required {summary['required']}); R5 {summary['r5_selected']}/{summary['r5_population']}; "
@@ -136,7 +130,7 @@ def sample_command(campaign_id, as_of, seed, ratio, r5_ratio, stratify_by):
 
 def _state_command(name, fn_name, help_text):
     @campaigns_cli.command(name, help=help_text)
-    @click.argument("campaign_id", type=int)
+    @click.argument("campaign_id", type=ROW_ID)
     def command(campaign_id):
         from app.campaigns import service
         from app.reviews.service import InvalidRequest
@@ -145,7 +139,7 @@ def _state_command(name, fn_name, help_text):
         try:
             getattr(service, fn_name)(campaign, "cli")
         except InvalidRequest as exc:
-            _fail(str(exc))
+            fail(str(exc))
         db.session.commit()
         click.echo(f"campaign {campaign_id}: {campaign.status.value}")
 
@@ -159,7 +153,7 @@ _state_command("cancel", "cancel_campaign", "Cancel a campaign; open targets are
 
 
 @campaigns_cli.command("run")
-@click.argument("campaign_id", type=int)
+@click.argument("campaign_id", type=ROW_ID)
 @click.option("--quiet", "no_bar", is_flag=True, help="No progress bar.")
 def run_command(campaign_id, no_bar):
     """Dispatch everything due now in this process, with a progress bar (the worker does this too)."""
@@ -167,7 +161,7 @@ def run_command(campaign_id, no_bar):
 
     campaign = _campaign(campaign_id)
     if campaign.status.value != "running":
-        _fail(f"campaign {campaign_id} is {campaign.status.value}; start or resume it first")
+        fail(f"campaign {campaign_id} is {campaign.status.value}; start or resume it first")
     before = service.progress(campaign)
     length = before["total"]
     # On a terminal the bar redraws itself; elsewhere (a log, cron, a pipe) click prints only the
@@ -192,7 +186,7 @@ def run_command(campaign_id, no_bar):
 
 
 @campaigns_cli.command("status")
-@click.argument("campaign_id", type=int)
+@click.argument("campaign_id", type=ROW_ID)
 def status_command(campaign_id):
     """Progress per state, final state (zh/en) and channel, as JSON."""
     from app.campaigns.service import progress
@@ -201,7 +195,7 @@ def status_command(campaign_id):
 
 
 @campaigns_cli.command("followups")
-@click.argument("campaign_id", type=int)
+@click.argument("campaign_id", type=ROW_ID)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def followups_command(campaign_id, output):
     """Export the unreached/unanswered follow-up list as CSV (stdout or --output)."""
@@ -220,22 +214,22 @@ def followups_command(campaign_id, output):
 
 
 @holidays_cli.command("load")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=TEXT_FILE)
 def holidays_load_command(file):
     """Load exchange closures from FILE (the JSON format of delivery/data/cn_exchange_holidays.json)."""
     from app.campaigns.service import load_holidays
     from delivery.calendar import CalendarError
 
     try:
-        years = load_holidays(file.read_text(encoding="utf-8"), "cli")
+        years = load_holidays(file.text, "cli")
     except CalendarError as exc:
-        _fail(f"nothing loaded: {exc}")
+        fail(f"nothing loaded: {exc}")
     db.session.commit()
     click.echo("loaded years: " + ", ".join(map(str, years)))
 
 
 @holidays_cli.command("list")
-@click.argument("year", type=int)
+@click.argument("year", type=YEAR)
 def holidays_list_command(year):
     """List the closed weekdays of YEAR in effect (database over the shipped file)."""
     from app.campaigns.service import trading_calendar

@@ -182,6 +182,8 @@ def validate_spec(spec: CampaignSpec, now: datetime) -> dict:
     for field_name in ("sms_text", "email_subject"):  # String(200) columns: PostgreSQL refuses more
         if len(getattr(spec, field_name) or "") > 200:
             raise InvalidRequest(field_name, "at most 200 characters")
+    if spec.context is not None and not isinstance(spec.context, Mapping):
+        raise InvalidRequest("context", "must be an object of placeholder values, e.g. {\"product_name\": \"…\"}")
     context = dict(spec.context or {})
     if any(not isinstance(v, (str, int, float)) for v in context.values()):
         raise InvalidRequest("context", "context values must be strings or numbers")

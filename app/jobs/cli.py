@@ -9,6 +9,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
+from app.cli_params import COUNT, ROW_ID, finite
 from app.extensions import db
 
 jobs_cli = AppGroup("jobs", help="The background job queue (outbox).")
@@ -16,8 +17,8 @@ jobs_cli = AppGroup("jobs", help="The background job queue (outbox).")
 
 @click.command("worker")
 @click.option("--id", "worker_id", default=None, help="Worker id shown in the jobs table (default host:pid:random).")
-@click.option("--batch", type=int, default=None, help="Jobs claimed per pass (default 20).")
-@click.option("--poll-interval", type=float, default=None, help="Seconds between polls when idle on SQLite (default 0.05).")
+@click.option("--batch", type=COUNT, default=None, help="Jobs claimed per pass (default 20).")
+@click.option("--poll-interval", type=click.FloatRange(0, 60, min_open=True), default=None, callback=finite, help="Seconds between polls when idle on SQLite (default 0.05).")
 @with_appcontext
 def worker_command(worker_id, batch, poll_interval) -> None:
     """Run background jobs (webhook deliveries, campaigns, letters, expiry sweeps) until stopped."""
@@ -38,7 +39,7 @@ def worker_command(worker_id, batch, poll_interval) -> None:
 
 
 @jobs_cli.command("run-once")
-@click.option("--limit", type=int, default=100)
+@click.option("--limit", type=COUNT, default=100)
 def run_once_command(limit: int) -> None:
     """Run the jobs that are due now, once, and exit."""
     from app.jobs.service import run_due_jobs
@@ -55,7 +56,7 @@ def stats_command() -> None:
 
 
 @jobs_cli.command("retry")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=ROW_ID)
 def retry_command(job_id: int) -> None:
     """Put the dead-lettered job JOB_ID back in the queue."""
     from app.audit.service import record

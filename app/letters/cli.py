@@ -7,6 +7,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from app.cli_params import PROCESSES, ROW_ID
 from app.extensions import db
 
 letters = AppGroup("letters", help="Paper letters: print batches, reprint.")
@@ -31,15 +32,15 @@ def _run_with_bar(batch_id: int, total: int, processes) -> None:
 
 @letters.command("print")
 @click.argument("selection", required=False, default="")
-@click.option("--campaign", "campaign_id", type=int, help="Print the letter invitations of this campaign.")
+@click.option("--campaign", "campaign_id", type=ROW_ID, help="Print the letter invitations of this campaign.")
 @click.option("--questionnaire", "questionnaire_key", help="Only invitations of this questionnaire key.")
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="Only invitations created since this date.")
-@click.option("--invitation", "invitation_ids", type=int, multiple=True, help="These invitation ids (repeatable).")
+@click.option("--invitation", "invitation_ids", type=ROW_ID, multiple=True, help="These invitation ids (repeatable).")
 @click.option("--queued", is_flag=True, help="Only letters queued by the letter channel and not printed yet.")
 @click.option("--envelope", help="Envelope type (window position), e.g. dl or c5.")
 @click.option("--chunk-size", type=int, help="Letters per PDF file for the print shop.")
 @click.option("--name", help="A name for the batch.")
-@click.option("--processes", type=int, help="Worker processes (default: one per core).")
+@click.option("--processes", type=PROCESSES, help="Worker processes (default: one per core).")
 def print_command(selection, campaign_id, questionnaire_key, since, invitation_ids, queued, envelope, chunk_size,
                   name, processes):
     """Print a batch of letters now: CAMPAIGN_OR_FILTER is a campaign id, or filters such as
@@ -64,8 +65,8 @@ def print_command(selection, campaign_id, questionnaire_key, since, invitation_i
 
 
 @letters.command("reprint-batch")
-@click.argument("batch_id", type=int)
-@click.option("--processes", type=int, help="Worker processes (default: one per core).")
+@click.argument("batch_id", type=ROW_ID)
+@click.option("--processes", type=PROCESSES, help="Worker processes (default: one per core).")
 def reprint_batch_command(batch_id, processes):
     """Print the letters of batch BATCH_ID again (same letter ids) as a new batch."""
     from app.letters.models import LetterBatch

@@ -7,6 +7,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from app.cli_params import COUNT
 from app.extensions import db
 
 webhooks_cli = AppGroup("webhooks", help="Signed callbacks: list, show and replay.")
@@ -14,7 +15,7 @@ webhooks_cli = AppGroup("webhooks", help="Signed callbacks: list, show and repla
 
 @webhooks_cli.command("list")
 @click.option("--status", type=click.Choice(["pending", "delivered", "dead"]), default=None)
-@click.option("--limit", type=int, default=50)
+@click.option("--limit", type=COUNT, default=50)
 def list_command(status, limit) -> None:
     """List recent callbacks (newest first)."""
     from app.webhooks.models import EventStatus

@@ -7,7 +7,7 @@ import wtforms
 from werkzeug.datastructures import MultiDict
 
 from questionnaires.answers import validate_answers
-from questionnaires.forms import build_form_class, form_data_as_raw
+from questionnaires.forms import ConsentField, build_form_class, form_data_as_raw
 from questionnaires.loader import validate_definition
 from questionnaires.placeholders import MissingPlaceholder
 
@@ -50,7 +50,7 @@ def make_form(formdata=None, lang="zh-CN", **kwargs):
 
 
 @pytest.mark.parametrize("field_id, field_class", [
-    ("agree", wtforms.BooleanField),
+    ("agree", ConsentField),
     ("own_operation", wtforms.RadioField),
     ("operator", wtforms.RadioField),
     ("satisfaction", wtforms.RadioField),
@@ -62,6 +62,18 @@ def make_form(formdata=None, lang="zh-CN", **kwargs):
 ])
 def test_field_type_per_question_type(field_id, field_class):
     assert type(make_form()[field_id]) is field_class
+
+
+@pytest.mark.parametrize(("sent", "ticked"), [("y", True), ("on", False), ("no", False), ("0", False),
+                                               ("false", False), ("", False)])
+def test_a_consent_box_is_ticked_only_by_its_own_value(sent, ticked):
+    form = make_form(MultiDict({"agree": sent}))
+    assert form.agree.data is ticked
+    assert 'value="y"' in form.agree()  # the box sent back keeps sending its own value
+
+
+def test_an_unsent_consent_box_is_not_ticked():
+    assert make_form(MultiDict({"years": "3"})).agree.data is False
 
 
 def test_one_field_per_answerable_question_in_order():
