@@ -140,11 +140,11 @@ def create_user_command(username: str, display_name: str, role: str, staff_code:
     from app.reviews.service import InvalidRequest
 
     try:
-        _user, password = create_staff(username, display_name, Role(role), staff_code=staff_code, actor="cli")
+        user, password = create_staff(username, display_name, Role(role), staff_code=staff_code, actor="cli")
     except InvalidRequest as exc:
         fail(f"not created: {exc}")
     db.session.commit()
-    click.echo(f"created {username} ({role}); password: {password}")
+    click.echo(f"created {user.username} ({role}); password: {password}")
 
 
 @users_cli.command("ensure-admin")

@@ -44,7 +44,7 @@ def parse_holiday_file(text: str) -> list[HolidayYear]:
         raise CalendarError("the file must have a 'years' object")
     result = []
     for key, entry in sorted(years.items()):
-        if not (isinstance(key, str) and key.isdigit() and len(key) == 4):
+        if not (isinstance(key, str) and key.isascii() and key.isdigit() and len(key) == 4):
             raise CalendarError(f"year '{key}': must be four digits")
         if not isinstance(entry, dict) or not isinstance(entry.get("closed"), list):
             raise CalendarError(f"year {key}: needs a 'closed' list")

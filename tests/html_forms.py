@@ -31,6 +31,7 @@ ODD_TEXT = {
     "impossible date": "2026-02-30",
     "markup": "<script>alert(1)</script>",
     "full-width digits": "１２３",
+    "superscript digit": "²",  # a digit to str.isdigit, not to int()
     "nul": "a\x00b",
 }
 ODD_FILES = {

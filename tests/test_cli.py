@@ -110,6 +110,13 @@ def test_users_create_refuses_a_bad_or_taken_name_and_creates_nothing(runner, ma
     assert db.session.scalar(sa.select(sa.func.count()).select_from(StaffUser)) == 1
 
 
+def test_users_create_keeps_the_names_without_surrounding_spaces(runner):
+    result = runner.invoke(args=["users", "create", " wang.wu ", "--name", " 王五 ", "--role", "auditor"])
+    assert result.exit_code == 0 and result.output.startswith("created wang.wu (auditor); password: ")
+    user = db.session.scalars(sa.select(StaffUser)).one()
+    assert (user.username, user.display_name) == ("wang.wu", "王五")
+
+
 @pytest.mark.parametrize("option", [["--batch", "0"], ["--batch", "2147483648"], ["--poll-interval", "nan"],
                                     ["--poll-interval", "-1"], ["--poll-interval", "inf"]])
 def test_worker_refuses_an_odd_option_before_it_starts(runner, option):

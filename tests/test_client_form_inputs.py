@@ -21,6 +21,9 @@ EVERY = set(ODD_TEXT)
 ACCEPTED = {
     # "consent" takes none: a box is ticked only when the browser sends its own value ("y").
     "operator": EVERY - {"nul"},  # asked only when own_operation is "no": not asked here, so dropped
+    # A number is read after NFKC, as the identity check reads its answer: "²" is 2 (full-width "１２３"
+    # is 123, past the question's maximum of 80).
+    "age": {"superscript digit"},
     "purchase_date": {"blank", "spaces"},  # optional, left empty
     "comment": EVERY - {"long", "nul"},  # optional free text, at most 200 characters
 }
@@ -43,7 +46,9 @@ def stored_answers(invitation) -> dict | None:
 
 
 def expected_answer(name: str, value: str):
-    """What an accepted odd value is stored as: the text as typed, or nothing."""
+    """What an accepted odd value is stored as: the number it reads as, the text as typed, or nothing."""
+    if name == "age":
+        return 2
     if name == "comment" and value.strip():
         return value.strip()
     return None

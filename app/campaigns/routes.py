@@ -18,6 +18,7 @@ from app.clients.service import mask_email, mask_name, mask_phone
 from app.console.nav import nav_item
 from app.errors import abort_with
 from app.extensions import db
+from app.params import whole_number
 from app.reviews.service import InvalidRequest
 from app.reviews.signals import register_invitation_link, response_stored
 
@@ -40,6 +41,24 @@ def get_campaign_or_404(campaign_id: int):
     if campaign is None:
         abort_with(404, _("No such campaign."))
     return campaign
+
+
+def _whole_numbers(text: str, field: str) -> list[int]:
+    """Comma-separated whole numbers as typed; InvalidRequest naming the field for anything else.
+
+    Before, what was not digits was dropped without a word, and "²" (a digit to str.isdigit, not to
+    int) was a 500.
+    """
+    try:
+        return [whole_number(item, 1, 1_000_000) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise InvalidRequest(field, "enter whole numbers from 1, separated by commas, e.g. 3, 7") from None
+
+
+def _rates(form) -> dict[str, int]:
+    """Sends per minute for each channel whose box was filled in."""
+    return {channel: _whole_numbers(form[f"rate_{channel}"], "rate_limits")[0]
+            for channel in CHANNELS if form.get(f"rate_{channel}", "").strip()}
 
 
 def _time(value: str | None, field: str):
@@ -80,12 +99,12 @@ def new():
                 name=form.get("name", ""), questionnaire_key=form.get("questionnaire", ""),
                 review_type=form.get("review_type") or None,
                 channel_plan=[c.strip() for c in form.get("channel_plan", "").split(",") if c.strip()],
-                reminder_days=[int(d) for d in form.get("reminder_days", "").split(",") if d.strip().isdigit()],
+                reminder_days=_whole_numbers(form.get("reminder_days", ""), "reminder_days"),
                 quiet_start=form.get("quiet_start", "21:00"), quiet_end=form.get("quiet_end", "08:00"),
                 window_starts_at=_time(form.get("window_starts_at"), "window_starts_at"),
                 window_ends_at=_time(form.get("window_ends_at"), "window_ends_at"),
                 deadline=_time(form.get("deadline"), "deadline"),
-                rate_limits={c: int(form[f"rate_{c}"]) for c in CHANNELS if form.get(f"rate_{c}", "").isdigit()},
+                rate_limits=_rates(form),
                 sms_text=form.get("sms_text") or None, email_subject=form.get("email_subject") or None,
                 email_text=form.get("email_text") or None)
             campaign = service.create_campaign(spec, actor_name())

@@ -11,6 +11,7 @@ from flask_wtf.file import FileField
 from wtforms.validators import DataRequired, Length, Optional as OptionalValue, ValidationError
 
 from app.definitions.models import ReviewType
+from app.params import row_id
 from app.reviews.models import Channel, InvitationStatus
 
 # Dates typed in the console are the firm's calendar days (China Standard Time, no daylight saving).
@@ -85,7 +86,10 @@ class RetireForm(FlaskForm):
 
 def parse_version_choice(value: str) -> Optional[tuple[str, int]]:
     key, _sep, number = (value or "").rpartition(":")
-    return (key, int(number)) if key and number.isdigit() else None
+    try:
+        return (key, row_id(number)) if key else None
+    except ValueError:  # not a version number (str.isdigit took "²", which int() refuses)
+        return None
 
 
 class InvitationForm(FlaskForm):

@@ -94,7 +94,7 @@ def next_round(letter: Letter) -> int:
 
 def _choice(question: dict, token: str) -> str:
     options = question.get("options") or [{"value": "yes"}, {"value": "no"}]
-    if token.isdigit():
+    if token.isascii() and token.isdigit():  # str.isdigit also takes "²", which int() refuses
         index = int(token)
         if not 1 <= index <= len(options):
             raise ValueError(f"there is no option {index} (1–{len(options)})")

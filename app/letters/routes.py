@@ -13,7 +13,7 @@ from app.clients.service import mask_name
 from app.console.nav import nav_item
 from app.errors import abort_with
 from app.extensions import db
-from app.params import optional_row_id, row_id
+from app.params import optional_row_id, row_id, whole_number
 from app.letters import archive, keying, service
 from app.letters import jobs as _jobs  # noqa: F401  (registers the batch job's handler)
 from app.letters.models import BatchStatus, LetterBatch, LetterStatus
@@ -32,6 +32,21 @@ nav_item("Archive register", "letters.register", READERS, order=62)
 
 def _fail(exc: service.LetterError):
     abort_with(exc.status, exc.message, field=exc.field, **({"errors": exc.errors} if hasattr(exc, "errors") else {}))
+
+
+def _chunk_size(text: str):
+    """Letters per file as typed, None when left empty; LetterError for anything but a whole number.
+
+    Before, anything not made of digits quietly meant the default, and "²" (a digit to str.isdigit,
+    not to int) was a 500.
+    """
+    if not text.strip():
+        return None
+    try:
+        return whole_number(text, 1, 5000)
+    except ValueError:
+        raise service.LetterError("chunk_size", _("Enter a whole number of letters per file, from 1 to 5000.")) \
+            from None
 
 
 def get_batch_or_404(batch_id: int) -> LetterBatch:
@@ -74,10 +89,9 @@ def create_batch():
         if not (selection.campaign_id or selection.questionnaire_key or selection.created_since
                 or selection.invitation_ids or selection.queued_only):
             raise service.LetterError("selection", _("Choose a campaign or at least one filter."))
-        chunk = request.form.get("chunk_size", "").strip()
         batch = service.create_batch(selection, actor_name(), name=request.form.get("name", "").strip() or None,
                                      envelope=request.form.get("envelope") or None,
-                                     chunk_size=int(chunk) if chunk.isdigit() else None)
+                                     chunk_size=_chunk_size(request.form.get("chunk_size", "")))
     except service.LetterError as exc:
         _fail(exc)
     db.session.commit()

@@ -188,7 +188,7 @@ def create_batch(selection: Selection, actor: str, *, name: Optional[str] = None
     envelope = envelope or setting("LETTER_DEFAULT_ENVELOPE")
     if envelope not in envelopes():
         raise LetterError("envelope", f"unknown envelope type '{envelope}' (known: {', '.join(envelopes())})")
-    chunk_size = chunk_size or setting("LETTER_CHUNK_SIZE")
+    chunk_size = setting("LETTER_CHUNK_SIZE") if chunk_size is None else chunk_size
     if not 1 <= chunk_size <= 5000:
         raise LetterError("chunk_size", "must be between 1 and 5000 letters per file")
     ids = list(reprint_of.invitation_ids) if reprint_of else select_invitation_ids(selection)

@@ -42,7 +42,7 @@ def parse_retry_after(value: Optional[str], now: Optional[datetime] = None) -> O
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # str.isdigit also takes "²" (Latin-1), which float() refuses
         return float(value)
     try:
         when = parsedate_to_datetime(value)

@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
@@ -149,6 +150,28 @@ def test_creating_a_batch_with_nothing_selected_changes_nothing(client, login):
     response = client.post("/console/letters/batches", data={"csrf_token": csrf_from(page.get_data(as_text=True))})
     assert response.status_code == 422 and "filter" in response.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(LetterBatch)) == 0
+
+
+@pytest.mark.parametrize("chunk_size", ["0", "²", "-5", "ten", "5001"])
+def test_a_chunk_size_that_is_not_a_whole_number_from_1_to_5000_is_refused(client, login, letter_invitation,
+                                                                           chunk_size):
+    login()
+    invitation = letter_invitation()
+    page = client.get("/console/letters/")
+    response = client.post("/console/letters/batches", data={
+        "csrf_token": csrf_from(page.get_data(as_text=True)), "invitation_ids": str(invitation.id),
+        "chunk_size": chunk_size})
+    assert response.status_code == 422 and "from 1 to 5000" in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(LetterBatch)) == 0
+
+
+def test_a_chunk_size_of_zero_from_the_command_line_is_refused(letter_invitation):
+    from app.letters.service import LetterError
+
+    invitation = letter_invitation()
+    with pytest.raises(LetterError) as raised:
+        create_batch(Selection(invitation_ids=[invitation.id]), "test", chunk_size=0, enqueue_job=False)
+    assert raised.value.field == "chunk_size"
 
 
 def test_unknown_envelope_is_refused(letter_invitation):
