@@ -14,6 +14,7 @@ from app.auth.models import Role, StaffUser
 from app.db_types import utcnow
 from app.extensions import db
 from app.inputs import CONTROL_CHARACTERS
+from app.reviews.service import InvalidRequest
 
 from functools import lru_cache
 
@@ -51,8 +52,6 @@ STAFF_CODE = re.compile(r"[A-Za-z0-9._-]{1,32}")
 
 def check_new_staff(username: str, display_name: str, staff_code: Optional[str]) -> tuple[str, str, Optional[str]]:
     """The new account's names, stripped and checked; InvalidRequest naming the field otherwise."""
-    from app.reviews.service import InvalidRequest
-
     username, display_name = username.strip(), display_name.strip()
     staff_code = staff_code.strip() if staff_code is not None else None
     if not USERNAME.fullmatch(username):

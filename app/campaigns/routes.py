@@ -43,21 +43,21 @@ def get_campaign_or_404(campaign_id: int):
     return campaign
 
 
-def _whole_numbers(text: str, field: str) -> list[int]:
-    """Comma-separated whole numbers as typed; InvalidRequest naming the field for anything else.
+def _whole_number(text: str, field: str) -> int:
+    """A whole number from 1 as typed; InvalidRequest naming the field for anything else.
 
     Before, what was not digits was dropped without a word, and "²" (a digit to str.isdigit, not to
     int) was a 500.
     """
     try:
-        return [whole_number(item, 1, 1_000_000) for item in text.split(",") if item.strip()]
+        return whole_number(text, 1, 1_000_000)
     except ValueError:
-        raise InvalidRequest(field, "enter whole numbers from 1, separated by commas, e.g. 3, 7") from None
+        raise InvalidRequest(field, "must be whole numbers from 1, e.g. 3, 7") from None
 
 
 def _rates(form) -> dict[str, int]:
     """Sends per minute for each channel whose box was filled in."""
-    return {channel: _whole_numbers(form[f"rate_{channel}"], "rate_limits")[0]
+    return {channel: _whole_number(form[f"rate_{channel}"], "rate_limits")
             for channel in CHANNELS if form.get(f"rate_{channel}", "").strip()}
 
 
@@ -99,7 +99,8 @@ def new():
                 name=form.get("name", ""), questionnaire_key=form.get("questionnaire", ""),
                 review_type=form.get("review_type") or None,
                 channel_plan=[c.strip() for c in form.get("channel_plan", "").split(",") if c.strip()],
-                reminder_days=_whole_numbers(form.get("reminder_days", ""), "reminder_days"),
+                reminder_days=[_whole_number(day, "reminder_days")
+                               for day in form.get("reminder_days", "").split(",") if day.strip()],
                 quiet_start=form.get("quiet_start", "21:00"), quiet_end=form.get("quiet_end", "08:00"),
                 window_starts_at=_time(form.get("window_starts_at"), "window_starts_at"),
                 window_ends_at=_time(form.get("window_ends_at"), "window_ends_at"),

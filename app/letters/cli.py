@@ -7,7 +7,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from app.cli_params import PROCESSES, ROW_ID
+from app.cli_params import DAY, PROCESSES, ROW_ID
 from app.extensions import db
 
 letters = AppGroup("letters", help="Paper letters: print batches, reprint.")
@@ -34,7 +34,7 @@ def _run_with_bar(batch_id: int, total: int, processes) -> None:
 @click.argument("selection", required=False, default="")
 @click.option("--campaign", "campaign_id", type=ROW_ID, help="Print the letter invitations of this campaign.")
 @click.option("--questionnaire", "questionnaire_key", help="Only invitations of this questionnaire key.")
-@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="Only invitations created since this date.")
+@click.option("--since", type=DAY, help="Only invitations created since this date.")
 @click.option("--invitation", "invitation_ids", type=ROW_ID, multiple=True, help="These invitation ids (repeatable).")
 @click.option("--queued", is_flag=True, help="Only letters queued by the letter channel and not printed yet.")
 @click.option("--envelope", help="Envelope type (window position), e.g. dl or c5.")
