@@ -56,9 +56,10 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
     WTF_CSRF_TIME_LIMIT = None  # a client may take a long time over a questionnaire
-    # In process by default; with several gunicorn workers each keeps its own count, so a firm points
-    # this at its Redis (README, "Serving a firm") for one count per address across workers.
-    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    # In process by default (limits' memory storage, swept once a second: app/ratelimit.py); with
+    # several gunicorn workers each keeps its own count, so a firm points this at its Redis (README,
+    # "Serving a firm") for one count per address across workers.
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "swept-memory://")
     # A moving window counts the last minute at every request. The fixed window (the default) starts
     # afresh a minute after its first hit, so 10/minute could let 19 sign-in tries through in two
     # seconds either side of that moment.

@@ -2,13 +2,14 @@
 from flask_babel import Babel
 from flask_caching import Cache
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+from app.ratelimit import client_key  # also registers the swept-memory:// storage
 
 
 class Base(DeclarativeBase):
@@ -30,7 +31,7 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
+limiter = Limiter(key_func=client_key, default_limits=[])
 # In-process fragment cache ({% cache %} in templates): the form page's unanswered question blocks
 # (app/respond/fragments.py). Per worker process; nothing personal goes in it.
 cache = Cache()

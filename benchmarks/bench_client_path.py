@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/bench_client_path.py [--paths 1500] [--concurrency 32]
         [--backends sqlite,postgresql] [--workers 2] [--worker-class sync|gthread] [--threads 1]
         [--keep-alive 5] [--stagger 0.01] [--connections per-path|per-client] [--profile DIR]
-        [--proxy none|nginx] [--proxy-workers auto]
-    .venv/bin/python benchmarks/bench_client_path.py --inprocess 200 [--backends sqlite]
+        [--proxy none|nginx] [--proxy-workers auto] [--rate-limits off|swept-memory|memory|redis]
+    .venv/bin/python benchmarks/bench_client_path.py --inprocess 200 [--backends sqlite] [--rate-limits …]
 
 For each backend it builds a fresh database (SQLite file in a temp dir, or a PostgreSQL database
 huifang_bench_<random> created on 127.0.0.1:5432 and dropped afterwards), publishes the built-in
@@ -39,8 +39,14 @@ gunicorn, no concurrency) and prints, per request kind, the median CPU time of t
 baselines through the same test client: a bare Flask page, and the same trivial page as a route of
 this app (its hooks: CSRF, locale, login, security headers, session).
 
-Rate limits are off in the served app (RATELIMIT_ENABLED=0): every simulated client comes from
-127.0.0.1, and the identity POST is limited to 20/minute per address.
+Rate limits are off by default (RATELIMIT_ENABLED=0): the identity POST is limited to 20/minute
+per address, and without --rate-limits every simulated client comes from 127.0.0.1.
+--rate-limits turns them on as a firm runs them, a moving window counted in each worker's memory
+(swept-memory, the app's default, or memory, the library's own storage) or in the Redis on
+127.0.0.1:6379 (redis, under a key prefix of this run's own), and gives
+every phone an address of its own: its connections leave from 127.x.y.z (all of 127/8 is loopback
+on Linux), so the server, and nginx with --proxy nginx, sees a different REMOTE_ADDR per phone. In
+process, each path's test client sets REMOTE_ADDR.
 """
 from __future__ import annotations
 
@@ -64,6 +70,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _client_common import (  # noqa: E402
     PYTHON, bare_app, bare_page, bench_database, gunicorn, nginx, register_name, summary, worker_pids,
 )
+
+# The app's default (swept-memory: limits' memory storage swept once a second, app/ratelimit.py), the
+# library's own memory storage (swept 10 ms after a hit), and a Redis shared by the workers.
+RATE_LIMIT_STORAGE = {"swept-memory": "swept-memory://", "memory": "memory://",
+                      "redis": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")}
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 SECRET = "bench-signing-key-not-secret"
@@ -168,8 +179,16 @@ class Window:
         return {"wall": wall, "server": server, "own": own, "other": machine_busy_seconds() - self.busy0 - server - own}
 
 
+def phone_addresses():
+    """Loopback addresses, one per phone: 127.0.0.2, 127.0.0.3, … (127.0.0.1 stays the server's)."""
+    n = 1
+    while True:
+        n += 1
+        yield f"127.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+
+
 async def drive(concurrency: int, warmup: list, timed: list, run_one, window: Window, stagger: float,
-                connection_per_job: bool = True) -> None:
+                connection_per_job: bool = True, addresses=None) -> None:
     """Run the warm-up jobs, then the timed ones, with `concurrency` simulated clients in one go.
 
     Each job is one phone: it opens its own connection, and keeps it for the job's requests. With
@@ -192,7 +211,8 @@ async def drive(concurrency: int, warmup: list, timed: list, run_one, window: Wi
 
     def phone() -> aiohttp.ClientSession:
         jar = aiohttp.CookieJar(unsafe=True)  # unsafe: keep cookies for an IP address host
-        return aiohttp.ClientSession(cookie_jar=jar, connector=aiohttp.TCPConnector(limit=1))
+        local_addr = (next(addresses), 0) if addresses else None  # with rate limits: a phone, an address
+        return aiohttp.ClientSession(cookie_jar=jar, connector=aiohttp.TCPConnector(limit=1, local_addr=local_addr))
 
     async def worker(n: int):
         await asyncio.sleep(n * stagger)
@@ -279,6 +299,20 @@ def serve(target: str, env: dict, tmp: Path, args):
             yield proxy_base, [*app_pids, proxy.pid, *worker_pids(proxy.pid)], app_pids
 
 
+def rate_limit_settings(storage: str) -> dict:
+    """The served app's rate-limit settings: off, or a moving window in memory or in Redis."""
+    if storage == "off":
+        return {"RATELIMIT_ENABLED": "0"}
+    # A prefix of the run's own, so that no count is left over from another run or program.
+    return {"RATELIMIT_ENABLED": "1", "RATELIMIT_STRATEGY": "moving-window",
+            "RATELIMIT_STORAGE_URI": RATE_LIMIT_STORAGE[storage], "RATELIMIT_KEY_PREFIX": f"bench-{os.urandom(4).hex()}"}
+
+
+def addresses(args):
+    """With rate limits on, every phone connects from an address of its own (phone_addresses)."""
+    return phone_addresses() if args.rate_limits != "off" else None
+
+
 def bench_backend(backend: str, args) -> dict:
     print(f"\n== {backend} ==")
     with bench_database(backend) as (url, tmp):
@@ -286,9 +320,9 @@ def bench_backend(backend: str, args) -> dict:
         warmup = args.concurrency * 2
         paths = prepare(url, args.paths + warmup)
         print(f"  prepared {len(paths)} invitations in {time.perf_counter() - t0:.1f} s ({tmp})")
-        env = {"DATABASE_URL": url, "SECRET_KEYS": SECRET, "RATELIMIT_ENABLED": "0", "HUIFANG_INSTANCE": str(tmp),
+        env = {"DATABASE_URL": url, "SECRET_KEYS": SECRET, "HUIFANG_INSTANCE": str(tmp),
                "PUBLIC_BASE_URL": "http://127.0.0.1", "PYTHONDONTWRITEBYTECODE": "1",
-               "PROXY_COUNT": "1" if args.proxy == "nginx" else "0"}
+               "PROXY_COUNT": "1" if args.proxy == "nginx" else "0", **rate_limit_settings(args.rate_limits)}
         results = {}
 
         # (a) the real app
@@ -297,7 +331,7 @@ def bench_backend(backend: str, args) -> dict:
             profilers = start_profiler(app_pids[1:], Path(args.profile), f"{backend}-real") if args.profile else []
             asyncio.run(drive(args.concurrency, paths[:warmup], paths[warmup:],
                               lambda s, p, t: client_path(s, base, p, rec if t else unrecorded), window, args.stagger,
-                              args.connections == "per-path"))
+                              args.connections == "per-path", addresses(args)))
             cost = window.close()
             for p in profilers:
                 p.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
@@ -315,7 +349,7 @@ def bench_backend(backend: str, args) -> dict:
                     await timed(session, rec if is_timed else unrecorded, "GET bare page", "GET", base + "/", 200)
 
             asyncio.run(drive(args.concurrency, range(warmup), range(args.paths), bare, window, args.stagger,
-                              args.connections == "per-path"))
+                              args.connections == "per-path", addresses(args)))
             cost = window.close()
             results["bare"] = print_table("bare Flask page", rec, cost["wall"], None)
             print_cost(cost, len(rec.all()))
@@ -342,7 +376,7 @@ def trivial_cpu_ms(app, url: str, count: int = 3000) -> float:
     return statistics.median(spent) * 1000
 
 
-def inprocess(backend: str, count: int) -> None:
+def inprocess(backend: str, count: int, rate_limits: str = "off") -> None:
     """Sequential paths through the test client: thread CPU per request and SQL statements per request."""
     import statistics
 
@@ -352,10 +386,13 @@ def inprocess(backend: str, count: int) -> None:
     from app import create_app
     from app.extensions import db
 
-    print(f"\n== {backend}, in process: {count} paths through the test client, one after another ==")
+    print(f"\n== {backend}, in process: {count} paths through the test client, one after another, "
+          f"rate limits {rate_limits} ==")
     with bench_database(backend) as (url, _tmp):
         paths = prepare(url, count + 20)
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEYS": [SECRET], "RATELIMIT_ENABLED": False})
+        limits = {key: value if key != "RATELIMIT_ENABLED" else value == "1"
+                  for key, value in rate_limit_settings(rate_limits).items()}
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEYS": [SECRET], **limits})
         app.add_url_rule("/__bench_trivial", "bench_trivial", bare_page)  # a baseline, printed last
         statements = [0]
         with app.app_context():
@@ -371,8 +408,9 @@ def inprocess(backend: str, count: int) -> None:
             assert resp.status_code == expected, (kind, resp.status_code)
             return resp.get_data(as_text=True)
 
-        for n, path in enumerate(paths):
+        for n, (path, address) in enumerate(zip(paths, phone_addresses())):
             client = app.test_client()
+            client.environ_base["REMOTE_ADDR"] = address  # a phone, an address (counted with --rate-limits)
             call("1 GET link (303)", "GET", path, 303)
             page = call("2 GET identity", "GET", path + "/identity", 200)
             call("3 POST identity (303)", "POST", path + "/identity", 303,
@@ -421,16 +459,23 @@ def main() -> int:
     parser.add_argument("--proxy-workers", default="auto",
                         help="nginx's worker_processes (with --proxy nginx); auto, as Debian's nginx.conf has it")
     parser.add_argument("--profile", metavar="DIR", help="record the real app's workers with py-spy (raw stacks)")
+    parser.add_argument("--rate-limits", choices=("off", *RATE_LIMIT_STORAGE), default="off",
+                        help="count the rate limits as a firm does (a moving window, in each worker's memory or in "
+                             "Redis), every phone from an address of its own; off by default")
     parser.add_argument("--inprocess", type=int, metavar="N",
                         help="instead: N sequential paths through the test client; CPU and SQL statements per request")
     args = parser.parse_args()
+    if args.rate_limits != "off" and args.connections == "per-client":
+        parser.error("--rate-limits needs --connections per-path: a client keeping its connection keeps its "
+                     "address, and its paths would run into the identity check's 20/minute")
     if args.inprocess:
         for backend in args.backends.split(","):
-            inprocess(backend, args.inprocess)
+            inprocess(backend, args.inprocess, args.rate_limits)
         return 0
     print(f"client path vs bare Flask: {args.paths} paths × {REQUESTS_PER_PATH} requests, {args.concurrency} "
           f"concurrent clients started {args.stagger * 1000:g} ms apart, a connection {args.connections}, "
-          f"gunicorn {args.worker_class} {args.workers} workers × {args.threads} threads"
+          f"gunicorn {args.worker_class} {args.workers} workers × {args.threads} threads, "
+          f"rate limits {args.rate_limits}"
           f"{f', behind nginx (worker_processes {args.proxy_workers})' if args.proxy == 'nginx' else ''}, "
           f"{os.cpu_count()} CPUs shared by server and load generator")
     outcomes = {backend: bench_backend(backend, args) for backend in args.backends.split(",")}

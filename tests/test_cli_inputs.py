@@ -233,3 +233,20 @@ def test_each_command_refuses_odd_arguments_with_a_message_and_changes_nothing(r
                 problems.append(f"{where}: refused (exit {code}) without a word")
     if problems:
         pytest.fail("\n".join(problems))
+
+
+@pytest.mark.parametrize(("words", "message"), [
+    (["jobs", "retry", "999999"], "no job 999999"),
+    (["webhooks", "show", "msg_none"], "no callback 'msg_none'"),
+    (["webhooks", "replay", "msg_none"], "no callback 'msg_none'"),
+    (["letters", "reprint-batch", "999999"], "no batch 999999"),
+    (["letters", "reprint", "ZZZZ-ZZZZ"], "no letter has the id 'ZZZZ-ZZZZ'"),
+    (["campaigns", "status", "999999"], "no campaign 999999"),
+    (["questionnaires", "retire", "all-types", "99"], "no version 99 of 'all-types'"),
+    (["api-keys", "revoke", "nobody"], "no active API key named 'nobody'"),
+])
+def test_a_command_naming_a_missing_row_says_which_and_changes_nothing(runner, seeded, words, message):
+    before = rows_and_audit()
+    code, output, crashed = run(runner, words)
+    assert (code, crashed) == (1, None) and message in output and "Traceback" not in output
+    assert rows_and_audit() == before

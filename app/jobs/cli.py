@@ -9,7 +9,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from app.cli_params import COUNT, ROW_ID, finite
+from app.cli_params import COUNT, ROW_ID, fail, finite
 from app.extensions import db
 
 jobs_cli = AppGroup("jobs", help="The background job queue (outbox).")
@@ -64,7 +64,7 @@ def retry_command(job_id: int) -> None:
 
     job = get_job(job_id)
     if job is None:
-        raise click.ClickException(f"no job {job_id}")
+        fail(f"no job {job_id}")
     retry_job(job)
     record("cli", "job.retry", "job", job.id, {"kind": job.kind})
     db.session.commit()

@@ -7,14 +7,10 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from app.cli_params import DAY, PROCESSES, ROW_ID
+from app.cli_params import DAY, PROCESSES, ROW_ID, fail
 from app.extensions import db
 
 letters = AppGroup("letters", help="Paper letters: print batches, reprint.")
-
-
-def _fail(exc) -> None:
-    raise click.ClickException(f"{exc.field}: {exc.message}")
 
 
 def _run_with_bar(batch_id: int, total: int, processes) -> None:
@@ -60,7 +56,7 @@ def print_command(selection, campaign_id, questionnaire_key, since, invitation_i
         batch = create_batch(chosen, "cli", name=name, envelope=envelope, chunk_size=chunk_size, enqueue_job=False)
         db.session.commit()
     except LetterError as exc:
-        _fail(exc)
+        fail(f"{exc.field}: {exc.message}")
     _run_with_bar(batch.id, batch.total, processes)
 
 
@@ -74,7 +70,7 @@ def reprint_batch_command(batch_id, processes):
 
     old = db.session.get(LetterBatch, batch_id)
     if old is None:
-        raise click.ClickException(f"batch: no batch {batch_id}")
+        fail(f"no batch {batch_id}")
     batch = reprint_batch(old, "cli", enqueue_job=False)
     db.session.commit()
     _run_with_bar(batch.id, batch.total, processes)
@@ -90,11 +86,11 @@ def reprint_command(letter_id, out_path):
 
     letter = get_letter(letter_id)
     if letter is None:
-        raise click.ClickException(f"letter_id: no letter has the id {letter_id!r}")
+        fail(f"no letter has the id {letter_id!r}")
     try:
         pdf = reprint_letter(letter, "cli")
     except LetterError as exc:
-        _fail(exc)
+        fail(f"{exc.field}: {exc.message}")
     db.session.commit()
     out_path = out_path or Path(f"{letter.code}.pdf")
     out_path.write_bytes(pdf)

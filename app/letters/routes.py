@@ -205,8 +205,6 @@ def _after_keying(letter):
     if letter.status is LetterStatus.DIFFERENCES:
         return redirect(url_for("letters.verify", code=letter.code), 303)
     flash(messages[letter.status], "success" if letter.status is not LetterStatus.DUPLICATE else "error")
-    if letter.status is LetterStatus.DUPLICATE:
-        return redirect(url_for("letters.key_start"), 303)
     return redirect(url_for("letters.key_start"), 303)
 
 

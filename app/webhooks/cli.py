@@ -7,7 +7,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from app.cli_params import COUNT
+from app.cli_params import COUNT, fail
 from app.extensions import db
 
 webhooks_cli = AppGroup("webhooks", help="Signed callbacks: list, show and replay.")
@@ -34,7 +34,7 @@ def show_command(message_id: str) -> None:
 
     event = get_event(message_id)
     if event is None:
-        raise click.ClickException(f"no callback {message_id}")
+        fail(f"no callback {message_id!r}")
     click.echo(json.dumps(event_json(event), indent=2, ensure_ascii=False))
 
 
@@ -46,7 +46,7 @@ def replay_command(message_id: str) -> None:
 
     event = get_event(message_id)
     if event is None:
-        raise click.ClickException(f"no callback {message_id}")
+        fail(f"no callback {message_id!r}")
     enable_endpoint(event.api_key_id, event.callback_url, "cli")
     replay(event, "cli")
     db.session.commit()

@@ -98,6 +98,7 @@ def good_values(client_account: str, letter_code: str, unprinted_letter_id: int)
         "/console/letters/batches": {"name": "补寄", "invitation_ids": str(unprinted_letter_id)},
         "/console/letters/reprint": {"letter_id": letter_code},
         "/console/letters/key/N": TYPED,
+        "/console/letters/verify/N": {"knows_fees": "2"},
     }
 
 
@@ -113,19 +114,26 @@ class Console:
 
 @pytest.fixture
 def console(client, sign_in, make_staff, seed, make_campaign, publish, printed_letter, letter_invitation) -> Console:
-    """The console over an answered, flagged review, a campaign with a population to sample, a printed letter
-    and one waiting to print."""
+    """The console over an answered, flagged review, a campaign with a population to sample, a printed letter,
+    one whose two keyings differ, and one waiting to print."""
     from app.campaigns.service import set_client_attributes
+    from app.letters.keying import key_entry
+    from tests.letters.test_keying import TYPED
 
     make_campaign(version=publish("suitability"))
     letter, _batch = printed_letter()
+    disputed, _batch = printed_letter()
+    for staff, typed in ((make_staff(Role.REVIEW_EXECUTOR)[0], TYPED),
+                         (make_staff(Role.REVIEW_EXECUTOR)[0], {**TYPED, "knows_fees": "2"})):
+        key_entry(disputed, staff, typed)
     waiting = letter_invitation()
     set_client_attributes([{"account": letter.invitation.client.account, "as_of": date(2025, 12, 31),
                             "max_product_risk": "R3", "exceeds_tolerance": False}], "test")
     make_staff(Role.REVIEW_EXECUTOR)  # someone to assign an exception to
     db.session.commit()
     sign_in(Role.ADMIN)
-    pages = crawl(client, ["/console/", f"/console/letters/key/{letter.code}"])
+    pages = crawl(client, ["/console/", f"/console/letters/key/{letter.code}",
+                           f"/console/letters/verify/{disputed.code}"])
     posts, gets = forms_by_route(pages, "post"), forms_by_route(pages, "get")
     for route, values in good_values(letter.invitation.client.account, letter.code, waiting.id).items():
         posts[route].good = values
@@ -154,7 +162,7 @@ EXPECTED_POST_ROUTES = {
     "/console/exceptions/N/close", "/console/exceptions/N/objections", "/console/exceptions/N/unmask",
     "/console/qc", "/console/campaigns/new", "/console/campaigns/N/targets", "/console/campaigns/N/sample",
     "/console/letters/batches", "/console/letters/reprint", "/console/stats/report.pdf", "/console/stats/yearly.pdf",
-    "/console/letters/key/N",
+    "/console/letters/key/N", "/console/letters/verify/N",
 }
 EXPECTED_GET_ROUTES = {
     "/console/invitations", "/console/exceptions", "/console/clients", "/console/stats/", "/console/audit/",
