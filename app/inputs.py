@@ -20,6 +20,11 @@ NUL = "\x00"
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def is_plain_name(text: str, longest: int) -> bool:
+    """Whether a (stripped) name has 1 to `longest` characters and no control character."""
+    return 0 < len(text) <= longest and not CONTROL_CHARACTERS.search(text)
+
+
 def first_nul_line(text: str) -> Optional[int]:
     """The 1-based line of the first NUL in a file's text, or None."""
     at = text.find(NUL)

@@ -56,14 +56,19 @@ class SweptMemoryStorage(MemoryStorage):
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
         # The library starts a sweep 10 ms after it is made; the first hit schedules ours instead.
         self.timer.cancel()
-        self.timer = threading.Timer(SWEEP_SECONDS, self._MemoryStorage__expire_events)
+        self.timer = self._sweep_timer()
+
+    def _sweep_timer(self) -> threading.Timer:
+        """A sweep SWEEP_SECONDS after it is started."""
+        timer = threading.Timer(SWEEP_SECONDS, self._MemoryStorage__expire_events)
+        # A pending sweep must not keep a finishing process (a command, the test run) waiting.
+        timer.daemon = True
+        return timer
 
     def _MemoryStorage__schedule_expiry(self) -> None:
         """Schedule one sweep SWEEP_SECONDS from now, unless one is scheduled already."""
         if not self.timer.is_alive():
-            self.timer = threading.Timer(SWEEP_SECONDS, self._MemoryStorage__expire_events)
-            # A pending sweep must not keep a finishing process (a command, the test run) waiting.
-            self.timer.daemon = True
+            self.timer = self._sweep_timer()
             self.timer.start()
 
     def _MemoryStorage__expire_events(self) -> None:

@@ -390,9 +390,8 @@ def inprocess(backend: str, count: int, rate_limits: str = "off") -> None:
           f"rate limits {rate_limits} ==")
     with bench_database(backend) as (url, _tmp):
         paths = prepare(url, count + 20)
-        limits = {key: value if key != "RATELIMIT_ENABLED" else value == "1"
-                  for key, value in rate_limit_settings(rate_limits).items()}
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEYS": [SECRET], **limits})
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEYS": [SECRET], **rate_limit_settings(rate_limits),
+                          "RATELIMIT_ENABLED": rate_limits != "off"})  # a bool here, where the server's env has "0"/"1"
         app.add_url_rule("/__bench_trivial", "bench_trivial", bare_page)  # a baseline, printed last
         statements = [0]
         with app.app_context():

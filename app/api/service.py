@@ -14,7 +14,7 @@ from app.api.models import ApiKey
 from app.audit.service import record
 from app.db_types import utcnow
 from app.extensions import db
-from app.inputs import CONTROL_CHARACTERS
+from app.inputs import is_plain_name
 from app.reviews.service import InvalidRequest
 
 KEY_PREFIX = "hf_"
@@ -40,7 +40,7 @@ NOT_IN_URLS = re.compile(r"[\s;,'\"<>\\\x00-\x1f\x7f]")
 def check_key_name(name: str) -> str:
     """The name of a new key, stripped: 1 to 64 characters, not taken by another key."""
     name = name.strip()
-    if not name or len(name) > 64 or CONTROL_CHARACTERS.search(name):
+    if not is_plain_name(name, 64):
         raise InvalidRequest("name", "give 1 to 64 characters, without control characters")
     if db.session.scalar(sa.select(ApiKey.id).where(ApiKey.name == name)) is not None:
         raise InvalidRequest("name", f"an API key named '{name}' exists already")

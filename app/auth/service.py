@@ -13,7 +13,7 @@ from app.audit.service import record
 from app.auth.models import Role, StaffUser
 from app.db_types import utcnow
 from app.extensions import db
-from app.inputs import CONTROL_CHARACTERS
+from app.inputs import is_plain_name
 from app.reviews.service import InvalidRequest
 
 from functools import lru_cache
@@ -56,7 +56,7 @@ def check_new_staff(username: str, display_name: str, staff_code: Optional[str])
     staff_code = staff_code.strip() if staff_code is not None else None
     if not USERNAME.fullmatch(username):
         raise InvalidRequest("username", "give 1 to 64 letters, digits, '.', '_' or '-'")
-    if not display_name or len(display_name) > 100 or CONTROL_CHARACTERS.search(display_name):
+    if not is_plain_name(display_name, 100):
         raise InvalidRequest("display_name", "give 1 to 100 characters, without control characters")
     if staff_code is not None and not STAFF_CODE.fullmatch(staff_code):
         raise InvalidRequest("staff_code", "give 1 to 32 letters, digits, '.', '_' or '-'")
