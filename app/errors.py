@@ -1,15 +1,18 @@
 """Error handlers: JSON for the API, a friendly page for people, never a traceback."""
 from __future__ import annotations
 
+import math
+import time
 from typing import NoReturn
 
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from app.extensions import db
+from app.extensions import db, limiter
 from app.logredact import redact
 
 TITLES = {
@@ -56,6 +59,14 @@ def register(app: Flask) -> None:
         db.session.rollback()
         return error_response(400, _("The form expired or was sent twice. Please go back, reload the page and try again."))
 
+    @app.errorhandler(RateLimitExceeded)
+    def _too_many(exc: RateLimitExceeded):
+        db.session.rollback()
+        # Flask-Limiter's own text is the limit ("20 per 1 minute"), in English, and says nothing of
+        # what to do; a client on a phone is told to wait, and a browser or script when it may retry.
+        message = _("Too many tries from your network. Please wait a minute and try again.")
+        return error_response(429, message, headers={"Retry-After": str(seconds_until_retry())})
+
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         db.session.rollback()
@@ -68,6 +79,13 @@ def register(app: Flask) -> None:
         db.session.rollback()
         app.logger.exception("unhandled error on %s %s", request.method, redact(request.path))
         return error_response(500, _(InternalServerError.description))
+
+
+def seconds_until_retry() -> int:
+    """Seconds until the breached rate limit lets this client in again (1 at least)."""
+    breached = limiter.current_limit
+    # window[0] is when the oldest counted refusal leaves the window (RequestLimit.reset_at adds a second).
+    return max(1, math.ceil(breached.window[0] - time.time())) if breached else 60
 
 
 def abort_with(status: int, message: str, **extra) -> "NoReturn":

@@ -1,7 +1,9 @@
 """Who the rate limits count, and where they keep the counts in process.
 
-Flask-Limiter counts; this module gives it two things it has no setting for:
+Flask-Limiter counts; this module gives it three things it has no setting for:
 - the key: an IPv6 client is counted by its /64 network, not by its address;
+- what the limits on the client's and staff's entry points count: the requests that were refused
+  (`refused`), not the ones that succeeded; and a key per link for the autosaves (`link_key`);
 - a storage in each worker's memory that sweeps expired counts once a second instead of 10 ms after
   every hit, and forgets the addresses whose counts have all expired.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 
-from flask import request
+from flask import Response, request
 from limits.storage import MemoryStorage
 
 # An IPv6 subscriber is given a /64 or more (a phone on a mobile network one /64 of its own) and
@@ -38,6 +40,27 @@ def client_key() -> str:
     if address.ipv4_mapped is not None:  # ::ffff:a.b.c.d from a dual-stack socket is an IPv4 client
         return str(address.ipv4_mapped)
     return str(ipaddress.IPv6Network((int(address), IPV6_PREFIX), strict=False))  # int(): without a %zone
+
+
+def refused(response: Response) -> bool:
+    """Whether a response counts against a limit that counts refusals: a 4xx.
+
+    Chinese mobile carriers put many subscribers behind one public IPv4 address (carrier-grade NAT),
+    and a firm's staff sign in through one proxy: during an SMS campaign or at nine in the morning,
+    a limit that counted every request from that address would refuse people who did nothing
+    wrong. What the limits are there to slow down is guessing: short codes (which cannot be found by
+    guessing in any case: about 58 bits), identity answers, passwords. Those fail. The limit's own
+    429 adds nothing (a full moving window takes no more hits), so a refused client is let in again a
+    minute after its last counted failure; a 5xx is the server's fault, not the client's.
+    """
+    return 400 <= response.status_code < 500
+
+
+def link_key() -> str:
+    """The key of a limit counted per link (the signed token in the path), wherever the client is."""
+    # The autosave limit bounds what one page's script sends; counted per address, clients behind
+    # one carrier address would share it and lose their autosaves to each other.
+    return f"link:{request.view_args.get('token', '')}"
 
 
 class SweptMemoryStorage(MemoryStorage):

@@ -12,6 +12,7 @@ from app.auth.forms import LoginForm
 from app.auth.models import StaffUser
 from app.auth.service import authenticate
 from app.extensions import db, limiter, login_manager
+from app.ratelimit import refused
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 login_manager.login_view = "auth.login"
@@ -31,7 +32,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("10/minute", methods=["POST"])
+@limiter.limit("10/minute", methods=["POST"], deduct_when=refused)  # failed sign-ins, per address
 def login():
     """Sign in with username and password."""
     if current_user.is_authenticated:

@@ -14,6 +14,7 @@ from app.i18n import current_lang
 from app.mandatory import service
 from app.mandatory.models import MandatorySession, SessionStatus
 from app.mandatory.tokens import TokenError
+from app.ratelimit import link_key, refused
 from app.respond import fragments
 from app.respond.forms import questionnaire_form_class
 from app.respond.routes import remember_opened
@@ -154,7 +155,7 @@ def _form(session: MandatorySession, **kwargs):
 
 
 @bp.route("/m/<token>", methods=["GET", "POST"])
-@limiter.limit("60/minute", methods=["POST"])
+@limiter.limit("60/minute", methods=["POST"], deduct_when=refused)  # refused submits, per address
 def gate(token: str):
     """The mandatory questionnaire: the form while pending, the finish page once answered."""
     session = gate_session_or_abort(token)
@@ -190,7 +191,7 @@ def gate(token: str):
 
 
 @bp.post("/m/<token>/draft")
-@limiter.limit("120/minute")
+@limiter.limit("120/minute", key_func=link_key)
 def draft(token: str):
     """Autosave from the page's script, so a refresh keeps the answers; says which questions show."""
     session = gate_session_or_abort(token)

@@ -12,6 +12,7 @@ from app.extensions import db, limiter
 from app.i18n import current_lang
 from app.respond import fragments
 from app.respond.forms import IdentityForm, questionnaire_form_class
+from app.ratelimit import link_key, refused
 from app.respond.loading import load_invitation
 from app.reviews import service
 from app.reviews.models import Invitation, InvitationStatus
@@ -114,7 +115,7 @@ def _page_context(invitation: Invitation, questions: list | None = None) -> dict
 
 
 @bp.get("/s/<code>")
-@limiter.limit("30/minute")
+@limiter.limit("30/minute", deduct_when=refused)  # unknown codes; a client's own code is not counted
 def short(code: str):
     """Short SMS link: redirect to the signed link."""
     invitation = service.find_by_short_code(code)
@@ -124,7 +125,7 @@ def short(code: str):
 
 
 @bp.route("/q/<token>/identity", methods=["GET", "POST"])
-@limiter.limit("20/minute", methods=["POST"])
+@limiter.limit("20/minute", methods=["POST"], deduct_when=refused)  # wrong answers, per address
 def identity(token: str):
     """Ask the identity question before the first question (when the definition asks for it)."""
     invitation = get_invitation_or_abort(token)
@@ -216,7 +217,7 @@ def _render_form(invitation: Invitation, form, token: str, saved: bool = False, 
 
 
 @bp.post("/q/<token>/draft")
-@limiter.limit("120/minute")
+@limiter.limit("120/minute", key_func=link_key)
 def draft(token: str):
     """Autosave from the page's script; answers which questions are now shown."""
     invitation = get_invitation_or_abort(token)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -161,3 +162,21 @@ def test_a_gate_visit_reads_each_row_once(client, gate, count_statements):
         assert client.get(gate).status_code == 200
         reads = [s.split("FROM", 1)[1].split()[0] for s in count_statements if s.lstrip().startswith("SELECT")]
         assert sorted(reads) == sorted(set(reads)) and len(reads) == 5, (visit, reads)
+
+
+def test_completed_gates_are_not_counted_against_the_address_and_refused_submits_are(app_with, client, hook_key,
+                                                                                        make_client, publish):
+    # A branch's tablets, or an app's users behind one carrier address, submit from one address.
+    limited = app_with(RATELIMIT_ENABLED=True, RATELIMIT_KEY_PREFIX=f"t{time.monotonic_ns()}")
+    version = publish()
+
+    def new_gate() -> str:
+        created = client.post("/api/v1/mandatory-sessions", headers=hook_key[2], json={
+            "client_account": make_client().account, "questionnaire": version.questionnaire.key,
+            "context": {"product_name": "稳健理财1号"}})
+        return urlsplit(created.json["url"]).path
+
+    browser = limited.test_client()
+    assert [browser.post(new_gate(), data=GOOD).status_code for _ in range(65)] == [303] * 65
+    refused = new_gate()
+    assert [browser.post(refused, data={"age": "41"}).status_code for _ in range(61)] == [422] * 60 + [429]
