@@ -9,6 +9,7 @@ Flask-Limiter counts; this module gives it three things it has no setting for:
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import threading
 
@@ -60,7 +61,10 @@ def link_key() -> str:
     """The key of a limit counted per link (the signed token in the path), wherever the client is."""
     # The autosave limit bounds what one page's script sends; counted per address, clients behind
     # one carrier address would share it and lose their autosaves to each other.
-    return f"link:{request.view_args.get('token', '')}"
+    # A digest, not the token: the key is kept in Redis and written in Flask-Limiter's log line when
+    # the limit is hit, and the token is a bearer credential (anyone holding it may answer).
+    token = (request.view_args or {}).get("token", "")
+    return "link:" + hashlib.blake2b(token.encode(), digest_size=16).hexdigest()
 
 
 class SweptMemoryStorage(MemoryStorage):

@@ -11,7 +11,7 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from app import ratelimit
-from app.ratelimit import SweptMemoryStorage, client_key
+from app.ratelimit import SweptMemoryStorage, client_key, link_key
 from app.reviews.service import invitation_url, short_url
 from tests.conftest import csrf_from
 
@@ -34,6 +34,16 @@ def test_the_key_is_the_ipv4_address_or_the_ipv6_network(app, remote_addr, key):
 def limited(app_with):
     """The app with its rate limits on, counting under a prefix of its own (the storage outlives apps)."""
     return app_with(RATELIMIT_ENABLED=True, RATELIMIT_KEY_PREFIX=f"t{time.monotonic_ns()}")
+
+
+def test_the_key_of_a_limit_per_link_holds_no_part_of_the_link(app, make_invitation):
+    path = urlsplit(invitation_url(make_invitation())).path
+    token = path.rsplit("/", 1)[1]
+    with app.test_request_context(path + "/draft", method="POST"):
+        key = link_key()
+    with app.test_request_context(path + "x/draft", method="POST"):
+        assert link_key() != key  # another link, another count
+    assert key.startswith("link:") and not any(part in key for part in token.split("."))
 
 
 def test_two_addresses_of_one_ipv6_network_share_the_identity_checks_limit(limited, make_invitation):

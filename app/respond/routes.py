@@ -10,9 +10,9 @@ from app.db_types import utcnow
 from app.errors import abort_with
 from app.extensions import db, limiter
 from app.i18n import current_lang
+from app.ratelimit import link_key, refused
 from app.respond import fragments
 from app.respond.forms import IdentityForm, questionnaire_form_class
-from app.ratelimit import link_key, refused
 from app.respond.loading import load_invitation
 from app.reviews import service
 from app.reviews.models import Invitation, InvitationStatus
