@@ -62,10 +62,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(RateLimitExceeded)
     def _too_many(exc: RateLimitExceeded):
         db.session.rollback()
-        # Flask-Limiter's own text is the limit ("20 per 1 minute"), in English, and says nothing of
-        # what to do; a client on a phone is told to wait, and a browser or script when it may retry.
-        message = _("Too many tries from your network. Please wait a minute and try again.")
-        return error_response(429, message, headers={"Retry-After": str(seconds_until_retry())})
+        return too_many_requests()
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
@@ -79,6 +76,14 @@ def register(app: Flask) -> None:
         db.session.rollback()
         app.logger.exception("unhandled error on %s %s", request.method, redact(request.path))
         return error_response(500, _(InternalServerError.description))
+
+
+def too_many_requests():
+    """The answer to a client over a rate limit: what to do, in its language, and when to retry."""
+    # Flask-Limiter's own text is the limit ("20 per 1 minute"), in English, and says nothing of
+    # what to do; a client on a phone is told to wait, and a browser or script when it may retry.
+    message = _("Too many tries from your network. Please wait a minute and try again.")
+    return error_response(429, message, headers={"Retry-After": str(seconds_until_retry())})
 
 
 def seconds_until_retry() -> int:

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException
 
 from app.api.auth import actor, current_api_key, require_api_key
 from app.api.routes import client_and_questionnaire, json_body
 from app.db_types import utcnow
-from app.errors import abort_with
+from app.errors import abort_with, too_many_requests
 from app.extensions import csrf, db, limiter
 from app.i18n import current_lang
 from app.mandatory import service
@@ -133,6 +135,19 @@ def gate_session_or_abort(token: str) -> MandatorySession:
         abort(404, _("This link is not valid. Please check that it was copied completely."))
     allow_framing(session.api_key.frame_origins or [])
     return session
+
+
+@bp.errorhandler(RateLimitExceeded)
+def _too_many_inside_the_frame(exc: RateLimitExceeded):
+    """A gate over its limit says so inside the business system's frame, as its other refusals do."""
+    # The limit is checked before the view, which is where a gate page is allowed to be framed; the
+    # app's handler alone would send frame-ancestors 'none', and the client would see a blank frame.
+    db.session.rollback()
+    try:
+        gate_session_or_abort((request.view_args or {}).get("token", ""))
+    except HTTPException:
+        pass  # not a gate link: the page stays unframable, as any other refusal of it
+    return too_many_requests()
 
 
 def _refuse_closed(session: MandatorySession) -> None:

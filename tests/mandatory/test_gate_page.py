@@ -180,3 +180,14 @@ def test_completed_gates_are_not_counted_against_the_address_and_refused_submits
     assert [browser.post(new_gate(), data=GOOD).status_code for _ in range(65)] == [303] * 65
     refused = new_gate()
     assert [browser.post(refused, data={"age": "41"}).status_code for _ in range(61)] == [422] * 60 + [429]
+
+
+def test_a_gate_over_its_limit_says_so_inside_the_business_systems_frame(app_with, gate):
+    limited = app_with(RATELIMIT_ENABLED=True, RATELIMIT_KEY_PREFIX=f"t{time.monotonic_ns()}")
+    browser = limited.test_client()
+    assert {browser.post(gate, data={"age": "41"}).status_code for _ in range(60)} == {422}
+    refused = browser.post(gate, data={"age": "41"})
+    assert refused.status_code == 429 and "Please wait a minute" in refused.get_data(as_text=True)
+    # Framable by the key's origins, as the gate's other pages: not a blank frame in the business system.
+    assert "frame-ancestors http://127.0.0.1:9" in refused.headers["Content-Security-Policy"]
+    assert "X-Frame-Options" not in refused.headers
