@@ -64,6 +64,10 @@ class Config:
     # afresh a minute after its first hit, so 10/minute could let 19 sign-in tries through in two
     # seconds either side of that moment.
     RATELIMIT_STRATEGY = os.environ.get("RATELIMIT_STRATEGY", "moving-window")
+    # When Redis cannot be reached, count in the worker's memory until it can, rather than answer
+    # every limited request (sign-in, identity check, short link, gate submit) with a 500: a Redis
+    # outage must not stop the reviews or block the business systems' flows at the gate.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     # Names this app's counts in a Redis that other programs share.
     RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "huifang")
     RATELIMIT_ENABLED = os.environ.get("RATELIMIT_ENABLED", "1") == "1"

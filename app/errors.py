@@ -89,8 +89,13 @@ def too_many_requests():
 def seconds_until_retry() -> int:
     """Seconds until the breached rate limit lets this client in again (1 at least)."""
     breached = limiter.current_limit
-    # window[0] is when the oldest counted refusal leaves the window (RequestLimit.reset_at adds a second).
-    return max(1, math.ceil(breached.window[0] - time.time())) if breached else 60
+    if breached is None:
+        return 60
+    try:
+        # window[0] is when the oldest counted refusal leaves the window (reset_at adds a second).
+        return max(1, math.ceil(breached.window[0] - time.time()))
+    except Exception:  # noqa: BLE001 - Redis gone since the check: a 429 must not become a 500
+        return 60
 
 
 def abort_with(status: int, message: str, **extra) -> "NoReturn":

@@ -3,6 +3,8 @@
 With the in-process default each worker counts for itself, so two workers let twice the limit
 through; RATELIMIT_STORAGE_URI=redis://… (README, "Serving a firm") is the set-up this checks, on
 the Redis server that runs beside PostgreSQL, under a key prefix of its own that is removed after.
+When Redis cannot be reached, the limits count in memory rather than fail, and go back to Redis
+once it answers (a server of the test's own, on a free port).
 """
 from __future__ import annotations
 
@@ -91,3 +93,55 @@ def test_two_workers_share_one_sign_in_count_per_address(two_workers):
     # whichever worker answers: a worker counting for itself would answer 401 again after the tenth.
     assert len(workers_that_answered(access_log, "POST")) == 2
     assert statuses == [401] * 10 + [429] * (len(statuses) - 10)
+
+
+def failed_sign_ins(flask_app, count: int) -> list[int]:
+    """Statuses of `count` sign-ins with a wrong password from one browser at 127.0.0.1."""
+    browser = flask_app.test_client()
+    token = CSRF.search(browser.get("/login").get_data(as_text=True)).group(1)
+    return [browser.post("/login", data={"username": "x", "password": "y", "csrf_token": token}).status_code
+            for _ in range(count)]
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """Start (and stop) a Redis server of this test's own on a free port; yields (start, stop, url)."""
+    port, servers = free_port(), []
+
+    def start() -> None:
+        servers.append(subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                         "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL))
+        client, deadline = redis.Redis(port=port), time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return client.close()
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+
+    yield start, f"redis://127.0.0.1:{port}/0"
+    for server in servers:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_with_redis_unreachable_the_limits_count_in_memory_instead_of_failing(app_with):
+    # Nothing listens on the port: every limited request used to be a 500 (sign-in, identity check,
+    # short link, gate submit), so a Redis outage stopped the reviews and the business flows.
+    limited = app_with(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{free_port()}/0")
+    assert failed_sign_ins(limited, 11) == [401] * 10 + [429]
+
+
+def test_the_limits_count_in_redis_again_once_it_answers(app_with, own_redis):
+    start, url = own_redis
+    limited = app_with(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=url)
+    assert failed_sign_ins(limited, 2) == [401, 401]  # counted in memory: Redis is not there yet
+    start()
+    # Flask-Limiter asks the storage again after 1, 2, 4 … seconds; a failed sign-in a second shows when.
+    server, deadline = redis.Redis.from_url(url), time.monotonic() + 20
+    while not list(server.scan_iter(match="*auth.login*")):  # this test's own server: no other keys
+        assert time.monotonic() < deadline, "the limits never went back to Redis"
+        assert failed_sign_ins(limited, 1) == [401]  # served all along, never a 500
+        time.sleep(1)
+    server.close()

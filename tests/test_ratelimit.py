@@ -32,8 +32,8 @@ def test_the_key_is_the_ipv4_address_or_the_ipv6_network(app, remote_addr, key):
 
 @pytest.fixture
 def limited(app_with):
-    """The app with its rate limits on, counting under a prefix of its own (the storage outlives apps)."""
-    return app_with(RATELIMIT_ENABLED=True, RATELIMIT_KEY_PREFIX=f"t{time.monotonic_ns()}")
+    """The app with its rate limits on, counting in a storage of its own (each init_app makes one)."""
+    return app_with(RATELIMIT_ENABLED=True)
 
 
 def test_the_key_of_a_limit_per_link_holds_no_part_of_the_link(app, make_invitation):
