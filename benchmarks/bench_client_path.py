@@ -39,9 +39,8 @@ gunicorn, no concurrency) and prints, per request kind, the median CPU time of t
 baselines through the same test client: a bare Flask page, and the same trivial page as a route of
 this app (its hooks: CSRF, locale, login, security headers, session).
 
-Rate limits are off by default (RATELIMIT_ENABLED=0): the identity POST is limited to 20/minute
-per address, and without --rate-limits every simulated client comes from 127.0.0.1.
---rate-limits turns them on as a firm runs them, a moving window counted in each worker's memory
+Rate limits are off by default (RATELIMIT_ENABLED=0), and every simulated client comes from
+127.0.0.1. --rate-limits turns them on as a firm runs them, a moving window counted in each worker's memory
 (swept-memory, the app's default, or memory, the library's own storage) or in the Redis on
 127.0.0.1:6379 (redis, under a key prefix of this run's own), and gives
 every phone an address of its own: its connections leave from 127.x.y.z (all of 127/8 is loopback
@@ -464,9 +463,6 @@ def main() -> int:
     parser.add_argument("--inprocess", type=int, metavar="N",
                         help="instead: N sequential paths through the test client; CPU and SQL statements per request")
     args = parser.parse_args()
-    if args.rate_limits != "off" and args.connections == "per-client":
-        parser.error("--rate-limits needs --connections per-path: a client keeping its connection keeps its "
-                     "address, and its paths would run into the identity check's 20/minute")
     if args.inprocess:
         for backend in args.backends.split(","):
             inprocess(backend, args.inprocess, args.rate_limits)

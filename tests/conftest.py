@@ -109,6 +109,14 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
+def sign_in_status(flask_app, username: str, password: str) -> int:
+    """Sign in from a new browser at 127.0.0.1; the status (302 signed in, 401 refused, 429 limited)."""
+    with flask_app.test_client() as browser:
+        token = csrf_from(browser.get("/login").get_data(as_text=True))
+        return browser.post("/login", data={"username": username, "password": password,
+                                            "csrf_token": token}).status_code
+
+
 @pytest.fixture
 def make_client(app):
     """Create a client; keyword arguments override the defaults."""

@@ -9,7 +9,6 @@ once it answers (a server of the test's own, on a free port).
 from __future__ import annotations
 
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -21,9 +20,10 @@ import pytest
 import redis
 import requests
 
+from tests.conftest import csrf_from, sign_in_status
+
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ROOT = Path(__file__).resolve().parents[1]
-CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
 def free_port() -> int:
@@ -86,7 +86,7 @@ def test_two_workers_share_one_sign_in_count_per_address(two_workers):
     # is often first to accept the next, so the tries go on until both have answered one (at most 100).
     while len(statuses) < 12 or (len(workers_that_answered(access_log, "POST")) < 2 and len(statuses) < 100):
         with requests.Session() as browser:
-            token = CSRF.search(browser.get(f"{base}/login", timeout=5).text).group(1)
+            token = csrf_from(browser.get(f"{base}/login", timeout=5).text)
             statuses.append(browser.post(f"{base}/login", data={"username": "x", "password": "y",
                                                                  "csrf_token": token}, timeout=5).status_code)
     # The sign-in form takes 10 failed tries a minute from one address (a wrong password is 401),
@@ -96,16 +96,13 @@ def test_two_workers_share_one_sign_in_count_per_address(two_workers):
 
 
 def failed_sign_ins(flask_app, count: int) -> list[int]:
-    """Statuses of `count` sign-ins with a wrong password from one browser at 127.0.0.1."""
-    browser = flask_app.test_client()
-    token = CSRF.search(browser.get("/login").get_data(as_text=True)).group(1)
-    return [browser.post("/login", data={"username": "x", "password": "y", "csrf_token": token}).status_code
-            for _ in range(count)]
+    """Statuses of `count` sign-ins with a wrong password from 127.0.0.1."""
+    return [sign_in_status(flask_app, "x", "y") for _ in range(count)]
 
 
 @pytest.fixture
 def own_redis(tmp_path):
-    """Start (and stop) a Redis server of this test's own on a free port; yields (start, stop, url)."""
+    """A Redis server of this test's own on a free port, stopped at the end; yields (start, url)."""
     port, servers = free_port(), []
 
     def start() -> None:

@@ -13,7 +13,7 @@ from limits.strategies import MovingWindowRateLimiter
 from app import ratelimit
 from app.ratelimit import SweptMemoryStorage, client_key, link_key
 from app.reviews.service import invitation_url, short_url
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from, sign_in_status
 
 
 @pytest.mark.parametrize(("remote_addr", "key"), [
@@ -102,19 +102,11 @@ def test_a_refusal_by_the_limit_is_not_counted_so_it_ends_a_minute_after_the_las
     assert opens(1, at=61) == [404]
 
 
-def sign_in(limited, username: str, password: str) -> int:
-    """Sign in from a new browser at 127.0.0.1; the status."""
-    with limited.test_client() as browser:
-        token = csrf_from(browser.get("/login").get_data(as_text=True))
-        return browser.post("/login", data={"username": username, "password": password,
-                                            "csrf_token": token}).status_code
-
-
 def test_sign_ins_that_succeed_are_not_counted_against_the_address(limited, make_staff):
     # A firm's staff sign in through one proxy at nine in the morning.
     user, password = make_staff()
-    assert [sign_in(limited, user.username, password) for _ in range(12)] == [302] * 12
-    assert [sign_in(limited, user.username, "wrong") for _ in range(11)] == [401] * 10 + [429]
+    assert [sign_in_status(limited, user.username, password) for _ in range(12)] == [302] * 12
+    assert [sign_in_status(limited, user.username, "wrong") for _ in range(11)] == [401] * 10 + [429]
 
 
 def test_autosaves_are_counted_per_link_not_per_address(limited, make_invitation, publish):
