@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import click
+import sqlalchemy as sa
 from flask import Flask
 from flask.cli import AppGroup
 
@@ -144,7 +145,7 @@ def create_user_command(username: str, display_name: str, role: str, staff_code:
     except InvalidRequest as exc:
         fail(f"not created: {exc}")
     db.session.commit()
-    click.echo(f"created {user.username} ({role}); password: {password}")
+    click.echo(f"created {user.username} ({role}); one-time password: {password}  (to be changed at the first sign-in)")
 
 
 @users_cli.command("ensure-admin")
@@ -157,7 +158,42 @@ def ensure_admin_command() -> None:
         return
     _user, password = create_staff("admin", "Administrator", Role.ADMIN, actor="cli")
     db.session.commit()
-    click.echo(f"first admin created — username: admin  password: {password}  (shown once; change it)")
+    click.echo(f"first admin created — username: admin  password: {password}  "
+               "(shown once; to be changed at the first sign-in)")
+
+
+def _staff_or_fail(username: str):
+    from app.auth.models import StaffUser
+
+    user = db.session.scalars(sa.select(StaffUser).where(StaffUser.username == username)).one_or_none()
+    if user is None:
+        fail(f"no staff account is named '{username}'")
+    return user
+
+
+@users_cli.command("reset-password")
+@click.argument("username")
+def reset_password_command(username: str) -> None:
+    """Give an account a one-time password (ending its sessions and any lock); print it once.
+
+    The way back in when the only administrators are locked out or have forgotten their passwords.
+    """
+    from app.auth.service import reset_password
+
+    password = reset_password(_staff_or_fail(username), actor="cli")
+    db.session.commit()
+    click.echo(f"{username}: one-time password: {password}  (to be changed at the next sign-in)")
+
+
+@users_cli.command("activate")
+@click.argument("username")
+def activate_command(username: str) -> None:
+    """Reactivate a deactivated account (as an administrator can in the console)."""
+    from app.auth.service import set_active
+
+    set_active(_staff_or_fail(username), True, actor="cli")
+    db.session.commit()
+    click.echo(f"{username} is active")
 
 
 @audit_cli.command("verify")

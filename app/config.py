@@ -81,3 +81,11 @@ class Config:
     # argon2id cost for staff passwords (argon2-cffi's defaults: 3 passes over 64 MiB).
     ARGON2_TIME_COST = 3
     ARGON2_MEMORY_COST = 65536
+    # Staff sign-in (MLPS 2.0 asks for failed-login handling and sessions that end on their own):
+    # wrong passwords in a row that lock an account, and for how long.
+    STAFF_LOCKOUT_TRIES = 5
+    STAFF_LOCKOUT_MINUTES = 15
+    # A console session ends after this long without a request, and this long after sign-in.
+    STAFF_IDLE_MINUTES = int(os.environ.get("STAFF_IDLE_MINUTES", "30"))
+    STAFF_SESSION_HOURS = int(os.environ.get("STAFF_SESSION_HOURS", "12"))
+    STAFF_PASSWORD_MIN_LENGTH = 12

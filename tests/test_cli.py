@@ -112,7 +112,7 @@ def test_users_create_refuses_a_bad_or_taken_name_and_creates_nothing(runner, ma
 
 def test_users_create_keeps_the_names_without_surrounding_spaces(runner):
     result = runner.invoke(args=["users", "create", " wang.wu ", "--name", " 王五 ", "--role", "auditor"])
-    assert result.exit_code == 0 and result.output.startswith("created wang.wu (auditor); password: ")
+    assert result.exit_code == 0 and result.output.startswith("created wang.wu (auditor); one-time password: ")
     user = db.session.scalars(sa.select(StaffUser)).one()
     assert (user.username, user.display_name) == ("wang.wu", "王五")
 

@@ -110,6 +110,8 @@ def good_arguments(name: str, s: Seeded, files: Path) -> dict[str, list[str]]:
         "retention purge": {"before": ["--before", "2000-01-01"], "dry_run": ["--dry-run"]},
         "users create": {"username": ["wang.wu"], "display_name": ["--name", "王五"],
                          "role": ["--role", "review_executor"], "staff_code": ["--staff-code", "S009"]},
+        "users activate": {"username": ["zhao.liu"]},
+        "users reset-password": {"username": ["zhao.liu"]},
         "webhooks list": {"status": ["--status", "pending"], "limit": ["--limit", "5"]},
         "webhooks replay": {"message_id": [s.message_id]},
         "webhooks show": {"message_id": [s.message_id]},
@@ -187,6 +189,8 @@ FIRST = {
     "campaigns pause": [["campaigns", "start", "{campaign_id}"]],
     "campaigns resume": [["campaigns", "start", "{campaign_id}"], ["campaigns", "pause", "{campaign_id}"]],
     "campaigns run": [["campaigns", "start", "{campaign_id}"]],
+    "users activate": [["users", "create", "zhao.liu", "--name", "赵六", "--role", "auditor"]],
+    "users reset-password": [["users", "create", "zhao.liu", "--name", "赵六", "--role", "auditor"]],
 }
 
 

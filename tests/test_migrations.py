@@ -60,3 +60,25 @@ def test_migrated_audit_log_refuses_updates(migrated_app):
         db.session.execute(sa.text("UPDATE audit_log SET actor = 'x'"))
         db.session.commit()
     db.session.rollback()
+
+
+def test_upgrading_gives_existing_staff_their_own_session_tokens(empty_database_url):
+    """Accounts made before the lifecycle columns get a random token each, no lock and no forced change."""
+    from flask_migrate import upgrade
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database_url, "SECRET_KEYS": ["t"]})
+    with app.app_context():
+        upgrade(revision="40316845617e")
+        for name in ("a", "b"):
+            db.session.execute(sa.text(
+                "INSERT INTO staff_users (username, display_name, password_hash, role, active, created_at) "
+                "VALUES (:name, :name, 'x', 'admin', :yes, CURRENT_TIMESTAMP)"), {"name": name, "yes": True})
+        db.session.commit()
+        upgrade()
+        rows = db.session.execute(sa.text(
+            "SELECT session_token, failed_sign_ins, must_change_password FROM staff_users")).all()
+        db.session.remove()
+        db.engine.dispose()
+    tokens = {row[0] for row in rows}
+    assert len(tokens) == 2 and all(len(token) == 32 for token in tokens)
+    assert {(row[1], bool(row[2])) for row in rows} == {(0, False)}

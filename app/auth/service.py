@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Optional
 
 import sqlalchemy as sa
@@ -19,6 +21,7 @@ from app.reviews.service import InvalidRequest
 from functools import lru_cache
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 
 @lru_cache(maxsize=4)
@@ -72,32 +75,200 @@ def create_staff(username: str, display_name: str, role: Role, password: Optiona
                  staff_code: Optional[str] = None, actor: str = "system") -> tuple[StaffUser, str]:
     """Create a staff account; returns it with the password (generated when not given).
 
-    InvalidRequest, before anything is written, for a name that is taken or not a name.
+    A generated password has been seen by whoever created the account, so its holder must replace it
+    at the first sign-in. InvalidRequest, before anything is written, for a name that is taken or
+    not a name.
     """
     username, display_name, staff_code = check_new_staff(username, display_name, staff_code)
-    password = password or secrets.token_urlsafe(12)
+    generated = password is None
+    password = password or one_time_password()
     user = StaffUser(username=username, display_name=display_name, role=role,
-                     password_hash=hash_password(password), staff_code=staff_code)
+                     password_hash=hash_password(password), staff_code=staff_code,
+                     must_change_password=generated)
     db.session.add(user)
     db.session.flush()
     record(actor, "staff.create", "staff_user", user.id, {"username": username, "role": role.value})
     return user, password
 
 
-def authenticate(username: str, password: str) -> Optional[StaffUser]:
-    """The active user with these credentials, or None."""
+def one_time_password() -> str:
+    """A random password for someone else to hand over (16 URL-safe characters, 96 bits)."""
+    return secrets.token_urlsafe(12)
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The outcome of a sign-in attempt: the user when it succeeded, else why not (for the audit log)."""
+
+    user: Optional[StaffUser]
+    refusal: Optional[str] = None  # unknown_user, wrong_password, locked, inactive
+    locked_now: bool = False  # this wrong password locked the account
+
+
+def sign_in(username: str, password: str) -> SignIn:
+    """Check a sign-in; counts wrong passwords and locks the account after STAFF_LOCKOUT_TRIES in a row.
+
+    The password is checked against a hash every time, the account's or a dummy one, so an unknown
+    or locked account answers as slowly as a known one. A locked account is refused even with the
+    right password, until the lock ends or an administrator unlocks it.
+    """
     user = db.session.scalars(sa.select(StaffUser).where(StaffUser.username == username)).one_or_none()
+    hasher = _hasher()
+    now = utcnow()
+    locked = user is not None and user.is_locked(now)
     try:
-        hasher = _hasher()
-        hasher.verify(user.password_hash if user else _dummy_hash(hasher.time_cost, hasher.memory_cost), password)
+        hasher.verify(_dummy_hash(hasher.time_cost, hasher.memory_cost) if user is None or locked
+                      else user.password_hash, password)
+        verified = user is not None and not locked
     except (VerifyMismatchError, InvalidHashError):
-        return None
-    if user is None or not user.active:
-        return None
+        verified = False
+    if user is None:
+        return SignIn(None, "unknown_user")
+    if locked:
+        return SignIn(None, "locked")
+    if not verified:
+        return SignIn(None, "wrong_password", locked_now=_count_wrong_password(user, now))
+    if not user.active:
+        return SignIn(None, "inactive")
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    user.last_login_at = utcnow()
-    return user
+    user.failed_sign_ins, user.locked_until, user.last_login_at = 0, None, now
+    return SignIn(user)
+
+
+def _count_wrong_password(user: StaffUser, now) -> bool:
+    # One UPDATE adds to the count, so two wrong passwords at the same moment both count.
+    tries = db.session.scalar(
+        sa.update(StaffUser).where(StaffUser.id == user.id)
+        .values(failed_sign_ins=StaffUser.failed_sign_ins + 1).returning(StaffUser.failed_sign_ins),
+        execution_options={"synchronize_session": False})
+    if tries < current_app.config["STAFF_LOCKOUT_TRIES"]:
+        return False
+    until = now + timedelta(minutes=current_app.config["STAFF_LOCKOUT_MINUTES"])
+    db.session.execute(sa.update(StaffUser).where(StaffUser.id == user.id)
+                       .values(failed_sign_ins=0, locked_until=until),
+                       execution_options={"synchronize_session": False})
+    record("system", "staff.locked", "staff_user", user.id, {"username": user.username, "tries": tries,
+                                                             "until": until.isoformat()})
+    return True
+
+
+def password_problems(user: StaffUser, new_password: str) -> list:
+    """What is wrong with a new password for this user (translated messages); empty when it will do."""
+    problems = []
+    minimum = current_app.config["STAFF_PASSWORD_MIN_LENGTH"]
+    if len(new_password) < minimum:
+        problems.append(_l("Use at least %(num)d characters.", num=minimum))
+    if len(new_password) > 128:
+        problems.append(_l("Use at most 128 characters."))
+    if user.username.lower() in new_password.lower():
+        problems.append(_l("Do not put your username in the password."))
+    if len(set(new_password)) < 5:
+        problems.append(_l("Use more different characters."))
+    if not problems and _matches(user.password_hash, new_password):
+        problems.append(_l("Choose a password other than the current one."))
+    return problems
+
+
+def _matches(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher().verify(password_hash, password)
+    except (VerifyMismatchError, InvalidHashError):
+        return False
+
+
+def check_password(user: StaffUser, password: str) -> bool:
+    """True when the password is the user's current one."""
+    return _matches(user.password_hash, password)
+
+
+def change_password(user: StaffUser, new_password: str, remote_addr: Optional[str] = None) -> None:
+    """Set the user's own new password (checked by the caller); other browsers are signed out."""
+    _set_password(user, new_password, must_change=False)
+    record(f"staff:{user.username}", "staff.password_change", "staff_user", user.id, {}, remote_addr)
+
+
+def reset_password(user: StaffUser, actor: str, remote_addr: Optional[str] = None) -> str:
+    """Give the user a one-time password, to be changed at the next sign-in; returns it.
+
+    Also ends the user's sessions and any lock (resetting is how a locked-out member gets back in).
+    """
+    password = one_time_password()
+    _set_password(user, password, must_change=True)
+    record(actor, "staff.password_reset", "staff_user", user.id, {"username": user.username}, remote_addr)
+    return password
+
+
+def _set_password(user: StaffUser, password: str, must_change: bool) -> None:
+    user.password_hash = hash_password(password)
+    user.must_change_password = must_change
+    user.password_changed_at = utcnow()
+    user.failed_sign_ins, user.locked_until = 0, None
+    user.session_token = secrets.token_hex(16)
+    db.session.flush()
+
+
+def unlock(user: StaffUser, actor: str, remote_addr: Optional[str] = None) -> None:
+    """End a lock after wrong passwords."""
+    user.failed_sign_ins, user.locked_until = 0, None
+    db.session.flush()
+    record(actor, "staff.unlock", "staff_user", user.id, {"username": user.username}, remote_addr)
+
+
+def update_staff(user: StaffUser, actor: str, *, display_name: str, role: Role, staff_code: Optional[str],
+                 remote_addr: Optional[str] = None) -> None:
+    """Change an account's name, role (rotation of posts, standard 7.4) and staff code.
+
+    InvalidRequest naming the field, before anything changes, for a bad name, a code in use, or an
+    administrator changing his or her own role (another administrator must, so one always remains).
+    """
+    display_name = display_name.strip()
+    staff_code = (staff_code or "").strip() or None
+    if not is_plain_name(display_name, 100):
+        raise InvalidRequest("display_name", "give 1 to 100 characters, without control characters")
+    if staff_code is not None and not STAFF_CODE.fullmatch(staff_code):
+        raise InvalidRequest("staff_code", "give 1 to 32 letters, digits, '.', '_' or '-'")
+    if staff_code is not None and db.session.scalar(sa.select(StaffUser.id).where(
+            StaffUser.staff_code == staff_code, StaffUser.id != user.id)) is not None:
+        raise InvalidRequest("staff_code", f"'{staff_code}' belongs to another account")
+    if role is not user.role and actor == f"staff:{user.username}":
+        raise InvalidRequest("role", "another administrator must change your own role")
+    changes = {name: {"from": old, "to": new} for name, old, new in (
+        ("display_name", user.display_name, display_name), ("role", user.role.value, role.value),
+        ("staff_code", user.staff_code, staff_code)) if old != new}
+    if not changes:
+        return
+    user.display_name, user.role, user.staff_code = display_name, role, staff_code
+    db.session.flush()
+    record(actor, "staff.update", "staff_user", user.id, {"username": user.username, **changes}, remote_addr)
+
+
+def set_active(user: StaffUser, active: bool, actor: str, remote_addr: Optional[str] = None) -> None:
+    """Deactivate (signing the user out everywhere at once) or reactivate an account.
+
+    InvalidRequest when administrators try it on their own account.
+    """
+    if actor == f"staff:{user.username}":
+        raise InvalidRequest("active", "another administrator must deactivate your own account")
+    if user.active == active:
+        return
+    user.active = active
+    user.session_token = secrets.token_hex(16)
+    db.session.flush()
+    record(actor, "staff.activate" if active else "staff.deactivate", "staff_user", user.id,
+           {"username": user.username}, remote_addr)
+
+
+def user_for_session(session_id: str) -> Optional[StaffUser]:
+    """The account a session's id ("<row id>:<session token>") still names, or None.
+
+    None for an id from before the account's last password change, reset or deactivation.
+    """
+    row, _sep, token = (session_id or "").partition(":")
+    if not row.isascii() or not row.isdigit() or not token:
+        return None
+    user = db.session.get(StaffUser, int(row))
+    return user if user is not None and user.holds_session(token) else None
 
 
 def find_admin() -> Optional[StaffUser]:

@@ -85,9 +85,12 @@ def sign_in(app, client):
 
     The shared `login` fixture goes through /login, which costs two argon2 computations per test;
     the sign-in flow is the auth area's to test, so here the account is created with a placeholder
-    hash and Flask-Login's session is set the way login_user() sets it.
+    hash and the session is set the way app.auth.routes sets it at sign-in.
     """
+    import time
+
     from app.auth.models import StaffUser
+    from app.auth.routes import LAST_SEEN, SIGNED_IN_AT
 
     counter = iter(range(1, 1_000_000))
 
@@ -98,8 +101,9 @@ def sign_in(app, client):
         db.session.add(user)
         db.session.commit()
         with client.session_transaction() as session:
-            session["_user_id"] = str(user.id)
+            session["_user_id"] = user.get_id()
             session["_fresh"] = True
+            session[SIGNED_IN_AT] = session[LAST_SEEN] = int(time.time())
         # pytest-flask's test context is shared by the requests: forget the user Flask-Login cached in g.
         g.pop("_login_user", None)
         return user

@@ -1,0 +1,49 @@
+"""Fixtures for the staff account tests: browsers of their own and the audit trail's actions."""
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from flask import g
+
+from app.audit.models import AuditEntry
+from app.extensions import db
+from tests.conftest import EnglishByDefaultClient, csrf_from
+
+
+class Browser(EnglishByDefaultClient):
+    """A test client that loads its user and CSRF token afresh on each request.
+
+    pytest-flask keeps one app context for the whole test, so its `g` outlives requests, and
+    Flask-Login and Flask-WTF cache the user and the token there: without this, a second browser
+    would see the first one's.
+    """
+
+    def open(self, *args, **kwargs):
+        g.pop("_login_user", None)
+        g.pop("csrf_token", None)
+        return super().open(*args, **kwargs)
+
+
+@pytest.fixture
+def browser(app):
+    """A new browser (its own cookies) signed in with username and password; returns (test client, response)."""
+    def sign_in(username: str, password: str, next_path: str = ""):
+        other = Browser(app, app.response_class, use_cookies=True)
+        token = csrf_from(other.get("/login").get_data(as_text=True))
+        answer = other.post("/login" + (f"?next={next_path}" if next_path else ""),
+                            data={"username": username, "password": password, "csrf_token": token})
+        return other, answer
+
+    return sign_in
+
+
+@pytest.fixture
+def audit_actions():
+    """The audit log's actions, oldest first."""
+    return lambda: db.session.scalars(sa.select(AuditEntry.action).order_by(AuditEntry.seq)).all()
+
+
+def post_form(browser, path: str, page_path: str | None = None, **data):
+    """POST a form of the page at page_path (default: path) with its CSRF token."""
+    token = csrf_from(browser.get(page_path or path).get_data(as_text=True))
+    return browser.post(path, data={**data, "csrf_token": token})

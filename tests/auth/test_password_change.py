@@ -1,0 +1,75 @@
+"""A staff member's own password: required first when someone else has seen it, checked against the rules."""
+from __future__ import annotations
+
+import pytest
+
+from app.auth.models import Role
+from app.extensions import db
+from tests.auth.conftest import post_form
+
+NEW = "a much longer passphrase"
+
+
+@pytest.fixture
+def generated(runner):
+    """An account made by `flask users create`, with the one-time password the command printed."""
+    from app.auth.models import StaffUser
+    import sqlalchemy as sa
+
+    result = runner.invoke(args=["users", "create", "li.si", "--name", "李四", "--role", "review_manager"])
+    assert result.exit_code == 0, result.output
+    password = result.output.split("one-time password: ")[1].split()[0]
+    return db.session.scalars(sa.select(StaffUser).where(StaffUser.username == "li.si")).one(), password
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def test_a_generated_password_must_be_changed_before_anything_else(generated, browser):
+    user, password = generated
+    signed_in, answer = browser(user.username, password, next_path="/console/clients")
+    assert answer.headers["Location"] == "/account/password?next=/console/clients"
+    blocked = signed_in.get("/console/invitations")
+    assert blocked.status_code == 302 and blocked.headers["Location"].startswith("/account/password")
+    page = signed_in.get("/account/password").get_data(as_text=True)
+    assert "given to you by someone else" in page
+
+
+def test_changing_the_password_lets_the_member_in_with_the_new_one_only(generated, browser, audit_actions):
+    user, password = generated
+    signed_in, _answer = browser(user.username, password)
+    changed = post_form(signed_in, "/account/password?next=/console/clients", "/account/password",
+                        current_password=password, new_password=NEW, confirm=NEW)
+    assert (changed.status_code, changed.headers["Location"]) == (303, "/console/clients")
+    assert signed_in.get("/console/invitations").status_code == 200
+    db.session.refresh(user)
+    assert not user.must_change_password and user.password_changed_at is not None
+    assert audit_actions()[-1] == "staff.password_change"
+    assert browser(user.username, password)[1].status_code == 401
+    assert browser(user.username, NEW)[1].status_code == 302
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"current_password": "wrong", "new_password": NEW, "confirm": NEW}, "This is not your current password."),
+    ({"new_password": "short one", "confirm": "short one"}, "Use at least 12 characters."),
+    ({"new_password": "my name is staff1 ok", "confirm": "my name is staff1 ok"}, "Do not put your username"),
+    ({"new_password": "abababababababab", "confirm": "abababababababab"}, "Use more different characters."),
+    ({"new_password": "correct horse battery", "confirm": "correct horse battery"}, "other than the current one"),
+    ({"new_password": NEW, "confirm": NEW + "!"}, "The two new passwords differ."),
+    ({"new_password": "", "confirm": ""}, "Enter a new password."),
+])
+def test_a_new_password_against_the_rules_is_refused_and_changes_nothing(make_staff, browser, fields, message):
+    user, password = make_staff(Role.AUDITOR, username="staff1")
+    before = user.password_hash
+    signed_in, _answer = browser(user.username, password)
+    answer = post_form(signed_in, "/account/password", **{"current_password": password, **fields})
+    assert answer.status_code == 422 and message in answer.get_data(as_text=True)
+    db.session.refresh(user)
+    assert user.password_hash == before
+
+
+def test_the_password_page_needs_a_signed_in_member(client):
+    answer = client.get("/account/password")
+    assert answer.status_code == 302 and answer.headers["Location"].startswith("/login")
