@@ -102,7 +102,6 @@ class SignIn:
 
     user: Optional[StaffUser]
     refusal: Optional[str] = None  # unknown_user, wrong_password, locked, inactive
-    locked_now: bool = False  # this wrong password locked the account
 
 
 def sign_in(username: str, password: str) -> SignIn:
@@ -127,7 +126,8 @@ def sign_in(username: str, password: str) -> SignIn:
     if locked:
         return SignIn(None, "locked")
     if not verified:
-        return SignIn(None, "wrong_password", locked_now=_count_wrong_password(user, now))
+        _count_wrong_password(user, now)
+        return SignIn(None, "wrong_password")
     if not user.active:
         return SignIn(None, "inactive")
     if hasher.check_needs_rehash(user.password_hash):
@@ -136,21 +136,20 @@ def sign_in(username: str, password: str) -> SignIn:
     return SignIn(user)
 
 
-def _count_wrong_password(user: StaffUser, now) -> bool:
+def _count_wrong_password(user: StaffUser, now) -> None:
     # One UPDATE adds to the count, so two wrong passwords at the same moment both count.
     tries = db.session.scalar(
         sa.update(StaffUser).where(StaffUser.id == user.id)
         .values(failed_sign_ins=StaffUser.failed_sign_ins + 1).returning(StaffUser.failed_sign_ins),
         execution_options={"synchronize_session": False})
     if tries < current_app.config["STAFF_LOCKOUT_TRIES"]:
-        return False
+        return
     until = now + timedelta(minutes=current_app.config["STAFF_LOCKOUT_MINUTES"])
     db.session.execute(sa.update(StaffUser).where(StaffUser.id == user.id)
                        .values(failed_sign_ins=0, locked_until=until),
                        execution_options={"synchronize_session": False})
     record("system", "staff.locked", "staff_user", user.id, {"username": user.username, "tries": tries,
                                                              "until": until.isoformat()})
-    return True
 
 
 def password_problems(user: StaffUser, new_password: str) -> list:
@@ -165,21 +164,17 @@ def password_problems(user: StaffUser, new_password: str) -> list:
         problems.append(_l("Do not put your username in the password."))
     if len(set(new_password)) < 5:
         problems.append(_l("Use more different characters."))
-    if not problems and _matches(user.password_hash, new_password):
+    if not problems and check_password(user, new_password):
         problems.append(_l("Choose a password other than the current one."))
     return problems
 
 
-def _matches(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher().verify(password_hash, password)
-    except (VerifyMismatchError, InvalidHashError):
-        return False
-
-
 def check_password(user: StaffUser, password: str) -> bool:
     """True when the password is the user's current one."""
-    return _matches(user.password_hash, password)
+    try:
+        return _hasher().verify(user.password_hash, password)
+    except (VerifyMismatchError, InvalidHashError):
+        return False
 
 
 def change_password(user: StaffUser, new_password: str, remote_addr: Optional[str] = None) -> None:
