@@ -89,3 +89,6 @@ class Config:
     STAFF_IDLE_MINUTES = int(os.environ.get("STAFF_IDLE_MINUTES", "30"))
     STAFF_SESSION_HOURS = int(os.environ.get("STAFF_SESSION_HOURS", "12"))
     STAFF_PASSWORD_MIN_LENGTH = 12
+    # MLPS 2.0 asks that passwords be changed periodically: after this many days a member must
+    # choose a new one at the next sign-in (0: never).
+    STAFF_PASSWORD_MAX_AGE_DAYS = int(os.environ.get("STAFF_PASSWORD_MAX_AGE_DAYS", "90"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 import hmac
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Optional
 
 import sqlalchemy as sa
@@ -63,6 +63,15 @@ class StaffUser(UserMixin, db.Model):
     def holds_session(self, token: str) -> bool:
         """True when a session's token is this account's current one."""
         return hmac.compare_digest(self.session_token.encode(), token.encode())
+
+    def password_due(self, now: datetime, max_age_days: int) -> Optional[str]:
+        """Why the password must be changed before anything else: "given" (someone else has seen it),
+        "old" (unchanged for more than max_age_days; 0 never), or None."""
+        if self.must_change_password:
+            return "given"
+        if max_age_days and now - (self.password_changed_at or self.created_at) > timedelta(days=max_age_days):
+            return "old"
+        return None
 
     def is_locked(self, now: datetime) -> bool:
         """True while too many wrong passwords keep the account locked."""

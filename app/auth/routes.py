@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.audit.service import record
+from app.db_types import utcnow
 from app.auth import admin
 from app.auth.forms import LoginForm, PasswordChangeForm
 from app.auth.service import change_password, sign_in, user_for_session
@@ -62,7 +63,7 @@ def _end_session(message: str) -> None:
 def _require_new_password():
     """Send a member whose password someone else has seen to the change page before anything else."""
     if (request.path.startswith("/console") and "_user_id" in session
-            and current_user.is_authenticated and current_user.must_change_password):
+            and current_user.is_authenticated and password_due(current_user)):
         return redirect(url_for("auth.password", next=request.full_path if request.method == "GET" else None))
     return None
 
@@ -77,6 +78,11 @@ def _safe_next(target: Optional[str]) -> str:
     if target and SAFE_NEXT.fullmatch(target):
         return target
     return url_for("console.index")
+
+
+def password_due(user) -> Optional[str]:
+    """Why the user must change the password before anything else ("given", "old"), or None."""
+    return user.password_due(utcnow(), current_app.config["STAFF_PASSWORD_MAX_AGE_DAYS"])
 
 
 def _begin_session(user) -> None:
@@ -104,7 +110,7 @@ def login():
         _begin_session(outcome.user)
         record(f"staff:{outcome.user.username}", "staff.login", "staff_user", outcome.user.id, {}, request.remote_addr)
         db.session.commit()
-        if outcome.user.must_change_password:
+        if password_due(outcome.user):
             return redirect(url_for("auth.password", next=request.args.get("next")))
         return redirect(_safe_next(request.args.get("next")))
     return render_template("auth/login.html", form=form), (422 if request.method == "POST" else 200)
@@ -122,12 +128,16 @@ def password():
         _begin_session(user)  # this browser keeps going; every other one is signed out
         flash(_("Your password is changed. Other browsers signed in as you are signed out."), "success")
         return redirect(_safe_next(request.args.get("next")), 303)
-    return render_template("auth/password.html", form=form), (422 if request.method == "POST" else 200)
+    return render_template("auth/password.html", form=form, due=password_due(user)), \
+        (422 if request.method == "POST" else 200)
 
 
 @bp.post("/logout")
 def logout():
     """Sign out (POST with CSRF, so a link elsewhere cannot sign staff out)."""
+    if current_user.is_authenticated:
+        record(f"staff:{current_user.username}", "staff.logout", "staff_user", current_user.id, {}, request.remote_addr)
+        db.session.commit()
     logout_user()
     session.pop(SIGNED_IN_AT, None)
     session.pop(LAST_SEEN, None)

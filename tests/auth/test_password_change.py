@@ -73,3 +73,40 @@ def test_a_new_password_against_the_rules_is_refused_and_changes_nothing(make_st
 def test_the_password_page_needs_a_signed_in_member(client):
     answer = client.get("/account/password")
     assert answer.status_code == 302 and answer.headers["Location"].startswith("/login")
+
+
+def _age_password(user, days: int) -> None:
+    from datetime import timedelta
+
+    from app.db_types import utcnow
+
+    user.password_changed_at = utcnow() - timedelta(days=days)
+    db.session.commit()
+
+
+def test_a_password_older_than_ninety_days_must_be_changed_at_sign_in(make_staff, browser):
+    user, password = make_staff(Role.REVIEW_MANAGER)
+    _age_password(user, 91)
+    signed_in, answer = browser(user.username, password)
+    assert answer.headers["Location"].startswith("/account/password")
+    assert signed_in.get("/console/clients").headers["Location"].startswith("/account/password")
+    assert "more than 90 days" in signed_in.get("/account/password").get_data(as_text=True)
+    post_form(signed_in, "/account/password", current_password=password, new_password=NEW, confirm=NEW)
+    assert signed_in.get("/console/clients").status_code == 200
+
+
+@pytest.mark.parametrize(("days", "max_age", "forced"), [(89, 90, False), (91, 0, False)])
+def test_a_younger_password_or_no_age_limit_lets_the_member_in(app, make_staff, browser, days, max_age, forced):
+    app.config["STAFF_PASSWORD_MAX_AGE_DAYS"] = max_age
+    user, password = make_staff(Role.REVIEW_MANAGER)
+    _age_password(user, days)
+    _signed_in, answer = browser(user.username, password)
+    assert answer.headers["Location"].startswith("/account/password") is forced
+
+
+def test_signing_out_is_audited_and_ends_the_session(make_staff, browser, audit_actions):
+    user, password = make_staff(Role.AUDITOR)
+    signed_in, _answer = browser(user.username, password)
+    assert post_form(signed_in, "/logout", "/console/").status_code == 302
+    assert audit_actions()[-1] == "staff.logout"
+    assert signed_in.get("/console/").status_code == 302
