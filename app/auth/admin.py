@@ -62,7 +62,12 @@ def _edit_form(user: StaffUser, submitted: bool = False) -> StaffEditForm:
 
 
 def _detail_page(user: StaffUser, form: StaffEditForm, status: int):
-    return render_template("auth/staff_detail.html", user=user, form=form, own=user.id == current_user.id), status
+    # The follow-up area depends on accounts, not the other way round: imported here, at use.
+    from app.followup.service import can_follow_up, open_exceptions_assigned_to
+
+    return render_template("auth/staff_detail.html", user=user, form=form, own=user.id == current_user.id,
+                           open_assigned=open_exceptions_assigned_to(user.id),
+                           can_follow_up=can_follow_up(user)), status
 
 
 @bp.get("/")

@@ -77,8 +77,15 @@ def exceptions():
     if args.get("overdue") == "1":
         query = query.where(service.overdue_clause(now))
     mine_only = current_user.role is Role.REVIEW_EXECUTOR or args.get("mine") == "1"
+    assignee = None
     if mine_only:
         query = query.where(ExceptionFollowup.assignee_id == current_user.id)
+    elif args.get("assignee"):
+        # One member's exceptions: what a manager reassigns when someone leaves or changes post.
+        assignee = db.session.get(StaffUser, optional_row_id(args.get("assignee")) or 0)
+        if assignee is None:
+            abort(422, _("Unknown assignee filter."))
+        query = query.where(ExceptionFollowup.assignee_id == assignee.id)
     page = optional_row_id(args.get("page")) or 1
     total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
     rows = db.session.execute(
@@ -89,7 +96,7 @@ def exceptions():
               "overdue": service.is_overdue(e, now)} for e, c, f in rows]
     return render_template("followup/exceptions.html", items=items, total=total, page=page,
                            pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), status=status,
-                           severity=severity, overdue=args.get("overdue") == "1", mine_only=mine_only,
+                           severity=severity, overdue=args.get("overdue") == "1", mine_only=mine_only, assignee=assignee,
                            statuses=ExceptionStatus, severities=Severity)
 
 

@@ -164,11 +164,24 @@ def _require_open(exception: ReviewException) -> None:
 # --- steps --------------------------------------------------------------------------------------
 
 
+def open_exceptions_assigned_to(staff_id: int) -> int:
+    """How many exceptions not closed are assigned to this member (to reassign when he or she leaves)."""
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(ExceptionFollowup)
+        .join(ReviewException, ReviewException.id == ExceptionFollowup.exception_id)
+        .where(ExceptionFollowup.assignee_id == staff_id, ReviewException.status != ExceptionStatus.CLOSED))
+
+
+def can_follow_up(staff: StaffUser) -> bool:
+    """Whether the member may be given exceptions: an active review executor or review manager."""
+    return staff.active and staff.role in (Role.REVIEW_EXECUTOR, Role.REVIEW_MANAGER)
+
+
 def assign(exception: ReviewException, assignee: StaffUser, actor: str,
            remote_addr: Optional[str] = None) -> ExceptionFollowup:
     """Give the exception to an executor or manager; never to the client's servicing staff (6.3)."""
     _require_open(exception)
-    if not assignee.active or assignee.role not in (Role.REVIEW_EXECUTOR, Role.REVIEW_MANAGER):
+    if not can_follow_up(assignee):
         raise FollowupError("assignee", "choose an active review executor or review manager")
     if conflict_of_interest(exception, assignee):
         raise FollowupError("assignee", f"{assignee.display_name} serves this client and may not follow it up (6.3)")

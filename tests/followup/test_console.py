@@ -209,3 +209,33 @@ def test_detail_shows_the_timeline_with_durations(client, sign_in, exception, wo
 def test_unknown_exception_is_404(client, sign_in, app):
     sign_in(MANAGER)
     assert client.get("/console/exceptions/999").status_code == 404
+
+
+def _assign_first(exceptions, staff: StaffUser, how_many: int) -> list:
+    for exception in exceptions[:how_many]:
+        service.assign(exception, staff, "boss")
+    db.session.commit()
+    return exceptions[:how_many]
+
+
+def test_a_manager_lists_one_members_exceptions(client, sign_in, exceptions, worker):
+    other = StaffUser(username="other", display_name="Other", role=EXECUTOR, password_hash="!x")
+    db.session.add(other)
+    theirs = _assign_first(exceptions, worker, 2)
+    service.assign(exceptions[2], other, "boss")
+    db.session.commit()
+    sign_in(MANAGER)
+    page = client.get(f"/console/exceptions?assignee={worker.id}").get_data(as_text=True)
+    shown = {e.id for e in exceptions if f'href="/console/exceptions/{e.id}"' in page}
+    assert shown == {e.id for e in theirs} and "assigned to Worker" in page
+    assert client.get("/console/exceptions?assignee=999999").status_code == 422
+
+
+def test_the_account_page_says_when_a_deactivated_member_still_holds_exceptions(client, sign_in, exceptions, worker):
+    _assign_first(exceptions, worker, 2)
+    sign_in(ADMIN)
+    before = client.get(f"/console/staff/{worker.id}").get_data(as_text=True)
+    assert "2 exceptions not closed are assigned to this account." in before and "can no longer" not in before
+    assert post(client, f"/console/staff/{worker.id}/deactivate").status_code == 303
+    after = client.get(f"/console/staff/{worker.id}").get_data(as_text=True)
+    assert "can no longer follow them up" in after and f"/console/exceptions?assignee={worker.id}" in after
