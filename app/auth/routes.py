@@ -11,10 +11,9 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.audit.service import record
-from app.db_types import utcnow
 from app.auth import admin
 from app.auth.forms import LoginForm, PasswordChangeForm
-from app.auth.service import change_password, sign_in, user_for_session
+from app.auth.service import change_password, password_due, sign_in, user_for_session
 from app.extensions import db, limiter, login_manager
 from app.ratelimit import refused
 
@@ -78,11 +77,6 @@ def _safe_next(target: Optional[str]) -> str:
     if target and SAFE_NEXT.fullmatch(target):
         return target
     return url_for("console.index")
-
-
-def password_due(user) -> Optional[str]:
-    """Why the user must change the password before anything else ("given", "old"), or None."""
-    return user.password_due(utcnow(), current_app.config["STAFF_PASSWORD_MAX_AGE_DAYS"])
 
 
 def _begin_session(user) -> None:

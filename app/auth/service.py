@@ -169,6 +169,11 @@ def password_problems(user: StaffUser, new_password: str) -> list:
     return problems
 
 
+def password_due(user: StaffUser) -> Optional[str]:
+    """Why the user must change the password before anything else ("given", "old"), or None."""
+    return user.password_due(utcnow(), current_app.config["STAFF_PASSWORD_MAX_AGE_DAYS"])
+
+
 def check_password(user: StaffUser, password: str) -> bool:
     """True when the password is the user's current one."""
     try:

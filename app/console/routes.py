@@ -11,6 +11,7 @@ from flask_login import current_user, login_required
 
 from app.auth.decorators import actor_name, roles_required
 from app.auth.models import Role
+from app.auth.service import password_due
 from app.clients.models import Client
 from app.clients.service import mask_email, mask_name, mask_phone
 from app.console import forms, present, queries
@@ -43,7 +44,8 @@ nav_item("Clients", "console.clients", READ_CLIENTS, order=40)
 @bp.app_context_processor
 def _console_nav():
     """The navigation entries the signed-in user's role may see."""
-    if current_user and current_user.is_authenticated:
+    # No menu while a password must be changed first: every entry would lead back to that page.
+    if current_user and current_user.is_authenticated and not password_due(current_user):
         return {"console_nav": visible_nav(current_user)}
     return {"console_nav": []}
 

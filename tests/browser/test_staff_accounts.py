@@ -52,6 +52,7 @@ def test_the_first_admin_replaces_the_printed_password_then_opens_an_account(app
     admin.wait_for_url(re.compile(r"/account/password"))
     assert admin.locator("h1").inner_text() == "修改密码"
     assert "由他人设置" in admin.locator("main .card.warn").inner_text()
+    assert admin.locator(".console-nav ul a").count() == 0  # no menu whose every entry leads back here
     assert violations(admin) == []
 
     choose_password(admin, first_password, "short", "short")
