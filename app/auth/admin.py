@@ -70,6 +70,13 @@ def _detail_page(user: StaffUser, form: StaffEditForm, status: int):
                            can_follow_up=can_follow_up(user)), status
 
 
+def _refused_button(user: StaffUser, exc: InvalidRequest):
+    """The account's page again, 422, with the reason a button's change was refused."""
+    form = _edit_form(user)
+    _show_refusal(form, exc)
+    return _detail_page(user, form, 422)
+
+
 @bp.get("/")
 @roles_required(*ADMINS)
 def staff_list():
@@ -86,7 +93,8 @@ def staff_new():
     if form.validate_on_submit():
         try:
             user, password = service.create_staff(form.username.data, form.display_name.data, Role(form.role.data),
-                                                  staff_code=form.staff_code.data or None, actor=actor_name())
+                                                  staff_code=form.staff_code.data or None, actor=actor_name(),
+                                                  remote_addr=request.remote_addr)
         except InvalidRequest as exc:
             _show_refusal(form, exc)
         else:
@@ -119,7 +127,10 @@ def staff_detail(staff_id: int):
 def reset_password(staff_id: int):
     """Give the account a one-time password, shown once to the administrator."""
     user = _staff_or_404(staff_id)
-    password = service.reset_password(user, actor_name(), request.remote_addr)
+    try:
+        password = service.reset_password(user, actor_name(), request.remote_addr)
+    except InvalidRequest as exc:
+        return _refused_button(user, exc)
     db.session.commit()
     return render_template("auth/one_time_password.html", user=user, password=password, created=False)
 
@@ -154,9 +165,7 @@ def _set_active(staff_id: int, active: bool):
     try:
         service.set_active(user, active, actor_name(), request.remote_addr)
     except InvalidRequest as exc:
-        form = _edit_form(user)
-        _show_refusal(form, exc)
-        return _detail_page(user, form, 422)
+        return _refused_button(user, exc)
     db.session.commit()
     flash(_("%(name)s can sign in again.", name=user.username) if active
           else _("%(name)s is deactivated and signed out.", name=user.username), "success")

@@ -72,7 +72,8 @@ def check_new_staff(username: str, display_name: str, staff_code: Optional[str])
 
 
 def create_staff(username: str, display_name: str, role: Role, password: Optional[str] = None,
-                 staff_code: Optional[str] = None, actor: str = "system") -> tuple[StaffUser, str]:
+                 staff_code: Optional[str] = None, actor: str = "system",
+                 remote_addr: Optional[str] = None) -> tuple[StaffUser, str]:
     """Create a staff account; returns it with the password (generated when not given).
 
     A generated password has been seen by whoever created the account, so its holder must replace it
@@ -87,7 +88,7 @@ def create_staff(username: str, display_name: str, role: Role, password: Optiona
                      must_change_password=generated)
     db.session.add(user)
     db.session.flush()
-    record(actor, "staff.create", "staff_user", user.id, {"username": username, "role": role.value})
+    record(actor, "staff.create", "staff_user", user.id, {"username": username, "role": role.value}, remote_addr)
     return user, password
 
 
@@ -192,7 +193,10 @@ def reset_password(user: StaffUser, actor: str, remote_addr: Optional[str] = Non
     """Give the user a one-time password, to be changed at the next sign-in; returns it.
 
     Also ends the user's sessions and any lock (resetting is how a locked-out member gets back in).
+    InvalidRequest for administrators' own accounts: they change their passwords themselves.
     """
+    if actor == f"staff:{user.username}":
+        raise InvalidRequest("password", "change your own password on the password page")
     password = one_time_password()
     _set_password(user, password, must_change=True)
     record(actor, "staff.password_reset", "staff_user", user.id, {"username": user.username}, remote_addr)

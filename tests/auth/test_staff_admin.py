@@ -112,16 +112,21 @@ def test_deactivating_signs_the_account_out_at_once_and_keeps_it_out(admin, make
 
 @pytest.mark.parametrize(("action", "fields"), [
     ("deactivate", {}),
+    ("reset-password", {}),
     ("", {"display_name": "Admin", "role": "auditor", "staff_code": ""}),
 ])
-def test_an_administrator_cannot_demote_or_deactivate_himself(admin, action, fields):
-    """Another administrator must, so the firm never loses its last one by a slip."""
+def test_an_administrator_cannot_demote_deactivate_or_reset_himself(admin, action, fields):
+    """Another administrator must, so the firm never loses its last one by a slip; a reset would sign
+    him out with a password only he has just seen."""
     signed_in, user = admin
+    token = user.session_token
     path = f"/console/staff/{user.id}" + (f"/{action}" if action else "")
     answer = post_form(signed_in, path, f"/console/staff/{user.id}", **fields)
-    assert answer.status_code == 422 and "another administrator must" in answer.get_data(as_text=True)
+    text = answer.get_data(as_text=True)
+    assert answer.status_code == 422 and ("another administrator must" in text or "change your own password" in text)
     db.session.refresh(user)
-    assert (user.role, user.active) == (Role.ADMIN, True)
+    assert (user.role, user.active, user.session_token) == (Role.ADMIN, True, token)
+    assert signed_in.get("/console/staff/").status_code == 200
 
 
 def test_a_reset_password_ends_the_sessions_and_the_lock(admin, make_staff, browser, audit_actions):
