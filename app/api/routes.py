@@ -6,6 +6,7 @@ from typing import Any, Optional
 
 from flask import Blueprint, abort, jsonify, request, url_for
 
+from app.api import admin
 from app.api.openapi import openapi_document
 from app.api.auth import actor, current_api_key, require_api_key
 from app.clients.service import ClientImportError, upsert_clients
@@ -20,6 +21,7 @@ from app.webhooks.service import CallbackUrlError, register_invitation_callback
 from questionnaires.loader import DefinitionError
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+blueprints = [bp, admin.bp]  # the administrators' key pages (/console/api-keys) live beside the API
 PUBLIC_ENDPOINTS = {"api.openapi"}
 
 
