@@ -15,6 +15,7 @@ from app.api.forms import ApiKeyForm, lines
 from app.api.models import ApiKey
 from app.auth.decorators import actor_name, roles_required
 from app.auth.models import Role
+from app.console.forms import show_refusal
 from app.console.nav import nav_item
 from app.extensions import db
 from app.reviews.service import InvalidRequest
@@ -47,11 +48,10 @@ def new():
                                               lines(form.frame_origins.data))
         except InvalidRequest as exc:
             db.session.rollback()
-            field = getattr(form, exc.field)
-            field.errors = [*field.errors, exc.message]
+            show_refusal(form, exc.field, exc.message)
         else:
             db.session.commit()
-            return render_template("api_keys/created.html", row=row, key=key)
+            return render_template("api_keys/shown_once.html", row=row, key=key)
     return render_template("api_keys/new.html", form=form), (422 if request.method == "POST" else 200)
 
 
@@ -85,7 +85,7 @@ def rotate_secret(key_id: int):
     if service.rotate_webhook_secret(row.name, actor_name()) is None:
         abort(409, _("This key is revoked."))
     db.session.commit()
-    return render_template("api_keys/secret.html", row=row)
+    return render_template("api_keys/shown_once.html", row=row, key=None)
 
 
 @bp.post("/<int:key_id>/end-rotation")

@@ -15,6 +15,7 @@ from app.auth import service
 from app.auth.decorators import actor_name, roles_required
 from app.auth.forms import ROLE_LABELS, StaffCreateForm, StaffEditForm
 from app.auth.models import Role, StaffUser
+from app.console.forms import show_refusal
 from app.console.nav import nav_item
 from app.console.queries import paginate
 from app.db_types import utcnow
@@ -44,13 +45,8 @@ def _staff_or_404(staff_id: int) -> StaffUser:
 
 
 def _show_refusal(form, exc: InvalidRequest) -> None:
-    # The service names the field it refused: the reason goes under that field, or on top.
     db.session.rollback()
-    field = getattr(form, exc.field, None)
-    if field is not None:
-        field.errors = [*field.errors, exc.message]
-    else:
-        flash(exc.message, "error")
+    show_refusal(form, exc.field, exc.message)
 
 
 def _edit_form(user: StaffUser, submitted: bool = False) -> StaffEditForm:

@@ -25,6 +25,11 @@ class Role(enum.Enum):
     AUDITOR = "auditor"  # reads the audit log
 
 
+def new_session_token() -> str:
+    """A random session token (128 bits, hex)."""
+    return secrets.token_hex(16)
+
+
 class StaffUser(UserMixin, db.Model):
     """A member of staff who logs in to the console."""
 
@@ -43,7 +48,7 @@ class StaffUser(UserMixin, db.Model):
     # Part of the id in the session cookie (get_id): a new one signs out every browser at once, on a
     # password change or reset and on deactivation. Flask's session is a signed cookie the server
     # cannot delete, so this is how a copied cookie stops working.
-    session_token: Mapped[str] = mapped_column(sa.String(32), default=lambda: secrets.token_hex(16))
+    session_token: Mapped[str] = mapped_column(sa.String(32), default=new_session_token)
     # Wrong passwords in a row; at STAFF_LOCKOUT_TRIES the account is locked until locked_until.
     failed_sign_ins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
@@ -55,6 +60,10 @@ class StaffUser(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
         return self.active
+
+    def end_sessions(self) -> None:
+        """Give the account a new session token: every browser signed in as it is signed out."""
+        self.session_token = new_session_token()
 
     def get_id(self) -> str:
         """The id Flask-Login keeps in the session: the row id and the current session token."""

@@ -55,20 +55,35 @@ STAFF_CODE = re.compile(r"[A-Za-z0-9._-]{1,32}")
 
 def check_new_staff(username: str, display_name: str, staff_code: Optional[str]) -> tuple[str, str, Optional[str]]:
     """The new account's names, stripped and checked; InvalidRequest naming the field otherwise."""
-    username, display_name = username.strip(), display_name.strip()
-    staff_code = staff_code.strip() if staff_code is not None else None
+    username = username.strip()
     if not USERNAME.fullmatch(username):
         raise InvalidRequest("username", "give 1 to 64 letters, digits, '.', '_' or '-'")
+    display_name, staff_code = _checked_names(display_name, staff_code)
+    if db.session.scalar(sa.select(StaffUser.id).where(StaffUser.username == username)) is not None:
+        raise InvalidRequest("username", f"'{username}' is taken")
+    _require_free_staff_code(staff_code)
+    return username, display_name, staff_code
+
+
+def _checked_names(display_name: str, staff_code: Optional[str]) -> tuple[str, Optional[str]]:
+    """The display name and staff code, stripped, each in its form."""
+    display_name = display_name.strip()
+    staff_code = staff_code.strip() if staff_code is not None else None
     if not is_plain_name(display_name, 100):
         raise InvalidRequest("display_name", "give 1 to 100 characters, without control characters")
     if staff_code is not None and not STAFF_CODE.fullmatch(staff_code):
         raise InvalidRequest("staff_code", "give 1 to 32 letters, digits, '.', '_' or '-'")
-    if db.session.scalar(sa.select(StaffUser.id).where(StaffUser.username == username)) is not None:
-        raise InvalidRequest("username", f"'{username}' is taken")
-    if staff_code is not None and db.session.scalar(
-            sa.select(StaffUser.id).where(StaffUser.staff_code == staff_code)) is not None:
+    return display_name, staff_code
+
+
+def _require_free_staff_code(staff_code: Optional[str], owner_id: Optional[int] = None) -> None:
+    if staff_code is not None and db.session.scalar(sa.select(StaffUser.id).where(
+            StaffUser.staff_code == staff_code, StaffUser.id != (owner_id or 0))) is not None:
         raise InvalidRequest("staff_code", f"'{staff_code}' belongs to another account")
-    return username, display_name, staff_code
+
+
+def _acts_on_own_account(actor: str, user: StaffUser) -> bool:
+    return actor == f"staff:{user.username}"
 
 
 def create_staff(username: str, display_name: str, role: Role, password: Optional[str] = None,
@@ -195,7 +210,7 @@ def reset_password(user: StaffUser, actor: str, remote_addr: Optional[str] = Non
     Also ends the user's sessions and any lock (resetting is how a locked-out member gets back in).
     InvalidRequest for administrators' own accounts: they change their passwords themselves.
     """
-    if actor == f"staff:{user.username}":
+    if _acts_on_own_account(actor, user):
         raise InvalidRequest("password", "change your own password on the password page")
     password = one_time_password()
     _set_password(user, password, must_change=True)
@@ -208,7 +223,7 @@ def _set_password(user: StaffUser, password: str, must_change: bool) -> None:
     user.must_change_password = must_change
     user.password_changed_at = utcnow()
     user.failed_sign_ins, user.locked_until = 0, None
-    user.session_token = secrets.token_hex(16)
+    user.end_sessions()
     db.session.flush()
 
 
@@ -226,16 +241,10 @@ def update_staff(user: StaffUser, actor: str, *, display_name: str, role: Role, 
     InvalidRequest naming the field, before anything changes, for a bad name, a code in use, or an
     administrator changing his or her own role (another administrator must, so one always remains).
     """
-    display_name = display_name.strip()
-    staff_code = (staff_code or "").strip() or None
-    if not is_plain_name(display_name, 100):
-        raise InvalidRequest("display_name", "give 1 to 100 characters, without control characters")
-    if staff_code is not None and not STAFF_CODE.fullmatch(staff_code):
-        raise InvalidRequest("staff_code", "give 1 to 32 letters, digits, '.', '_' or '-'")
-    if staff_code is not None and db.session.scalar(sa.select(StaffUser.id).where(
-            StaffUser.staff_code == staff_code, StaffUser.id != user.id)) is not None:
-        raise InvalidRequest("staff_code", f"'{staff_code}' belongs to another account")
-    if role is not user.role and actor == f"staff:{user.username}":
+    # The form's blank staff code means "none".
+    display_name, staff_code = _checked_names(display_name, (staff_code or "").strip() or None)
+    _require_free_staff_code(staff_code, owner_id=user.id)
+    if role is not user.role and _acts_on_own_account(actor, user):
         raise InvalidRequest("role", "another administrator must change your own role")
     changes = {name: {"from": old, "to": new} for name, old, new in (
         ("display_name", user.display_name, display_name), ("role", user.role.value, role.value),
@@ -252,12 +261,12 @@ def set_active(user: StaffUser, active: bool, actor: str, remote_addr: Optional[
 
     InvalidRequest when administrators try it on their own account.
     """
-    if actor == f"staff:{user.username}":
+    if _acts_on_own_account(actor, user):
         raise InvalidRequest("active", "another administrator must deactivate your own account")
     if user.active == active:
         return
     user.active = active
-    user.session_token = secrets.token_hex(16)
+    user.end_sessions()
     db.session.flush()
     record(actor, "staff.activate" if active else "staff.deactivate", "staff_user", user.id,
            {"username": user.username}, remote_addr)

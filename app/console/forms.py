@@ -5,6 +5,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Optional
 
 import wtforms
+from flask import flash
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
@@ -18,6 +19,15 @@ from app.reviews.models import Channel, InvitationStatus
 FIRM_TZ = timezone(timedelta(hours=8), "UTC+8")
 MAX_DEFINITION_CHARS = 1_000_000
 CONTEXT_PREFIX = "ctx_"
+
+def show_refusal(form, field_name: str, message: str) -> None:
+    """Show a service's refusal under the form's field it names, or as a message on top of the page."""
+    field = form._fields.get(field_name)
+    if field is not None:
+        field.errors = [*field.errors, message]
+    else:
+        flash(message, "error")
+
 
 # Display names of stored values (the values themselves stay English in URLs and the database).
 STATUS_LABELS = {
