@@ -185,6 +185,25 @@ def reset_password_command(username: str) -> None:
     click.echo(f"{username}: one-time password: {password}  (to be changed at the next sign-in)")
 
 
+@users_cli.command("reset-two-factor")
+@click.argument("username")
+def reset_two_factor_command(username: str) -> None:
+    """Forget an account's authenticator app (a lost phone) and end its sessions.
+
+    Its holder sets up an app again at the next sign-in: the way back in for an administrator
+    whose phone is gone when no other administrator can reset it in the console.
+    """
+    from app.auth.service import reset_two_factor
+    from app.reviews.service import InvalidRequest
+
+    try:
+        reset_two_factor(_staff_or_fail(username), actor="cli")
+    except InvalidRequest as exc:
+        fail(f"{username}: {exc.message}")
+    db.session.commit()
+    click.echo(f"{username}: two-step sign-in reset; an authenticator app is set up again at the next sign-in")
+
+
 @users_cli.command("activate")
 @click.argument("username")
 def activate_command(username: str) -> None:

@@ -92,3 +92,9 @@ class Config:
     # MLPS 2.0 asks that passwords be changed periodically: after this many days a member must
     # choose a new one at the next sign-in (0: never).
     STAFF_PASSWORD_MAX_AGE_DAYS = int(os.environ.get("STAFF_PASSWORD_MAX_AGE_DAYS", "90"))
+    # Two-step sign-in (MLPS 2.0, level 3: two kinds of proof, one of them cryptographic): every
+    # member sets up an authenticator app at the first sign-in and gives its code after the password
+    # from then on. 0 leaves it to each member (a try-out on a laptop).
+    STAFF_TWO_FACTOR_REQUIRED = os.environ.get("STAFF_TWO_FACTOR_REQUIRED", "1") == "1"
+    # The name authenticator apps show above the account's codes.
+    STAFF_TOTP_ISSUER = os.environ.get("STAFF_TOTP_ISSUER", "Huifang")

@@ -110,7 +110,7 @@ def csrf_from(html: str) -> str:
 
 
 def sign_in_status(flask_app, username: str, password: str) -> int:
-    """Sign in from a new browser at 127.0.0.1; the status (302 signed in, 401 refused, 429 limited)."""
+    """Send a password from a new browser at 127.0.0.1; the status (302 right, 401 refused, 429 limited)."""
     with flask_app.test_client() as browser:
         token = csrf_from(browser.get("/login").get_data(as_text=True))
         return browser.post("/login", data={"username": username, "password": password,
@@ -236,17 +236,63 @@ def printed_letter(letter_invitation):
     return make
 
 
+def enrol_authenticator(user) -> str:
+    """Give an account an authenticator app's secret, as if its holder had set one up; returns the secret.
+
+    A shortcut for tests about other things: the firm's default (STAFF_TWO_FACTOR_REQUIRED) sends
+    an account without one to the set-up page. tests/auth/test_two_factor.py sets one up the real way.
+    """
+    import pyotp
+
+    user.totp_secret, user.totp_enabled_at = pyotp.random_base32(), utcnow()
+    return user.totp_secret
+
+
+def current_code(user) -> str:
+    """A code the server takes now: the app's code for now, or for the next step when now's was used.
+
+    A code is good once (RFC 6238, 5.2) and the server takes the step after now as well, so a test
+    can sign one account in twice in a 30-second step. Not the step before now: the step may end
+    between this call and the server's check.
+    """
+    import pyotp
+
+    from app.auth.models import StaffUser
+    from app.auth.two_factor import DRIFT_STEPS
+
+    totp = pyotp.TOTP(user.totp_secret)
+    last = db.session.scalar(sa.select(StaffUser.totp_last_step).where(StaffUser.id == user.id))
+    now = utcnow()
+    step = max(totp.timecode(now), (last or 0) + 1)
+    assert step <= totp.timecode(now) + DRIFT_STEPS, "this account's codes for now are used up"
+    return totp.generate_otp(step)
+
+
+def complete_code_step(browser, response, user):
+    """After a right password: give the authenticator's code when the sign-in asks for it; the answer."""
+    if response.status_code == 302 and response.headers["Location"].startswith("/login/code"):
+        page = browser.get("/login/code")
+        response = browser.post("/login/code", data={"code": current_code(user),
+                                                     "csrf_token": csrf_from(page.get_data(as_text=True))})
+    return response
+
+
 @pytest.fixture
 def make_staff(app):
-    """Create a staff account with a role; returns (user, password)."""
+    """Create a staff account with a role; returns (user, password).
+
+    The account has an authenticator app (two_factor=False: none yet, as a new account has).
+    """
     counter = iter(range(1, 1_000_000))
 
-    def make(role: Role = Role.ADMIN, **overrides):
+    def make(role: Role = Role.ADMIN, two_factor: bool = True, **overrides):
         from app.auth.service import create_staff
 
         n = next(counter)
         user, password = create_staff(overrides.pop("username", f"staff{n}"), overrides.pop("display_name", f"Staff {n}"),
                                       role, password="correct horse battery", **overrides)
+        if two_factor:
+            enrol_authenticator(user)
         db.session.commit()
         return user, password
 
@@ -255,13 +301,14 @@ def make_staff(app):
 
 @pytest.fixture
 def login(client, make_staff):
-    """Sign in as a new staff member of the given role; returns the user."""
+    """Sign in as a new staff member of the given role, password and code; returns the user."""
 
     def login(role: Role = Role.ADMIN, **overrides):
         user, password = make_staff(role, **overrides)
         page = client.get("/login")
         response = client.post("/login", data={"username": user.username, "password": password,
                                                "csrf_token": csrf_from(page.get_data(as_text=True))})
+        response = complete_code_step(client, response, user)
         assert response.status_code == 302, response.get_data(as_text=True)
         return user
 

@@ -112,6 +112,7 @@ def good_arguments(name: str, s: Seeded, files: Path) -> dict[str, list[str]]:
                          "role": ["--role", "review_executor"], "staff_code": ["--staff-code", "S009"]},
         "users activate": {"username": ["zhao.liu"]},
         "users reset-password": {"username": ["zhao.liu"]},
+        "users reset-two-factor": {"username": ["qian.qi"]},
         "webhooks list": {"status": ["--status", "pending"], "limit": ["--limit", "5"]},
         "webhooks replay": {"message_id": [s.message_id]},
         "webhooks show": {"message_id": [s.message_id]},
@@ -148,9 +149,9 @@ def with_value(param: click.Parameter, good: list[str], value: str) -> list[str]
 
 
 @pytest.fixture
-def seeded(app, publish, make_client, make_campaign, printed_letter, letter_invitation, api_key) -> Seeded:
+def seeded(app, publish, make_client, make_campaign, printed_letter, letter_invitation, api_key, make_staff) -> Seeded:
     """A questionnaire, a client with year-end figures, a campaign with a target, a printed letter and
-    one to print, a dead job and a callback to name."""
+    one to print, a dead job, a callback to name and a member with an authenticator app."""
     from datetime import date
 
     from app.api.models import ApiKey
@@ -160,6 +161,7 @@ def seeded(app, publish, make_client, make_campaign, printed_letter, letter_invi
     from app.webhooks.service import emit
 
     publish()
+    make_staff(username="qian.qi")
     client = make_client(branch="上海分公司")
     campaigns.set_client_attributes([{"account": client.account, "as_of": date(2026, 12, 31),
                                       "product_client": True, "max_product_risk": "R3"}], "test")

@@ -131,6 +131,21 @@ def reset_password(staff_id: int):
     return render_template("auth/one_time_password.html", user=user, password=password, created=False)
 
 
+@bp.post("/<int:staff_id>/reset-two-factor")
+@roles_required(*ADMINS)
+def reset_two_factor(staff_id: int):
+    """Forget the account's authenticator app (a lost phone); its holder sets one up again."""
+    user = _staff_or_404(staff_id)
+    try:
+        service.reset_two_factor(user, actor_name(), request.remote_addr)
+    except InvalidRequest as exc:
+        return _refused_button(user, exc)
+    db.session.commit()
+    flash(_("Two-step sign-in of %(name)s is reset; the app is set up again at the next sign-in.",
+            name=user.username), "success")
+    return redirect(url_for(".staff_detail", staff_id=user.id), 303)
+
+
 @bp.post("/<int:staff_id>/unlock")
 @roles_required(*ADMINS)
 def unlock(staff_id: int):

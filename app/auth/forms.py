@@ -6,6 +6,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from app.auth.models import Role
 from app.auth.service import check_password, password_problems
+from app.auth.two_factor import normalized_code
 
 ROLE_LABELS = {
     Role.ADMIN.value: _l("Administrator"),
@@ -67,3 +68,15 @@ class StaffCreateForm(StaffEditForm):
     username = StringField(_l("Username"), validators=[DataRequired(_l("Enter a username.")), Length(max=64)])
 
     field_order = ("username", "display_name", "role", "staff_code")
+
+
+class CodeForm(FlaskForm):
+    """The six-digit code of an authenticator app, at sign-in or when setting one up."""
+
+    code = StringField(_l("Code from your authenticator app"), validators=[
+        DataRequired(_l("Enter the 6-digit code your app shows.")), Length(max=20)])
+
+    def validate_code(self, field) -> None:
+        """Six digits; spaces and dashes, as some apps show them, are allowed."""
+        if normalized_code(field.data) is None:
+            raise ValidationError(_l("The code is 6 digits."))

@@ -56,6 +56,12 @@ class StaffUser(UserMixin, db.Model):
     # replaced at the first sign-in before anything else.
     must_change_password: Mapped[bool] = mapped_column(default=False)
     password_changed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # Two-step sign-in (MLPS 2.0 asks for two kinds of proof): an authenticator app's TOTP secret
+    # (RFC 6238, base32), set when its holder confirmed a first code; the time step of the last code
+    # accepted, so that a code seen over a shoulder cannot be used again (RFC 6238, 5.2).
+    totp_secret: Mapped[Optional[str]] = mapped_column(sa.String(32))
+    totp_enabled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[Optional[int]] = mapped_column(sa.BigInteger)
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
@@ -81,6 +87,11 @@ class StaffUser(UserMixin, db.Model):
         if max_age_days and now - (self.password_changed_at or self.created_at) > timedelta(days=max_age_days):
             return "old"
         return None
+
+    @property
+    def has_two_factor(self) -> bool:
+        """True when the account signs in with a code from its authenticator app as well."""
+        return self.totp_enabled_at is not None
 
     def is_locked(self, now: datetime) -> bool:
         """True while too many wrong passwords keep the account locked."""

@@ -9,11 +9,12 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
+from markupsafe import Markup
 
 from app.audit.service import record
-from app.auth import admin
-from app.auth.forms import LoginForm, PasswordChangeForm
-from app.auth.service import change_password, password_due, sign_in, user_for_session
+from app.auth import admin, two_factor
+from app.auth.forms import CodeForm, LoginForm, PasswordChangeForm
+from app.auth.service import change_password, confirm_code, first_step, password_due, sign_in, user_for_session
 from app.extensions import db, limiter, login_manager
 from app.ratelimit import refused
 
@@ -25,6 +26,12 @@ login_manager.login_message_category = "info"
 
 # Session keys (seconds since the epoch): when the staff member signed in, and was last seen.
 SIGNED_IN_AT, LAST_SEEN = "staff_signed_in_at", "staff_last_seen"
+# A sign-in whose password was right, waiting for the authenticator's code: the account's id and
+# session token, when the password was given, and where to go next. It lasts PENDING_MINUTES.
+PENDING, PENDING_MINUTES = "staff_pending_sign_in", 5
+# The secret of an authenticator being set up, until a first code confirms it. The member sees it on
+# the page anyway; it leaves the cookie when the setup is done or the member signs out.
+SETUP_SECRET = "staff_totp_setup"
 
 
 @login_manager.user_loader
@@ -59,11 +66,12 @@ def _end_session(message: str) -> None:
 
 
 @bp.before_app_request
-def _require_new_password():
-    """Send a member whose password someone else has seen to the change page before anything else."""
-    if (request.path.startswith("/console") and "_user_id" in session
-            and current_user.is_authenticated and password_due(current_user)):
-        return redirect(url_for("auth.password", next=request.full_path if request.method == "GET" else None))
+def _require_first_step():
+    """Send a member to the page that must come first (a new password, an authenticator) before the console."""
+    if request.path.startswith("/console") and "_user_id" in session and current_user.is_authenticated:
+        step = first_step(current_user)
+        if step:
+            return redirect(url_for(step, next=request.full_path if request.method == "GET" else None))
     return None
 
 
@@ -88,26 +96,73 @@ def _begin_session(user) -> None:
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit("10/minute", methods=["POST"], deduct_when=refused)  # failed sign-ins, per address
 def login():
-    """Sign in with username and password."""
+    """Sign in with username and password; an account with an authenticator goes on to its code."""
     if current_user.is_authenticated:
         return redirect(url_for("console.index"))
     form = LoginForm()
     if form.validate_on_submit():
         outcome = sign_in(form.username.data, form.password.data)
         if outcome.user is None:
-            record("anonymous", "staff.login_failed", "staff_user", None,
-                   {"username": form.username.data[:64], "reason": outcome.refusal}, request.remote_addr)
-            db.session.commit()
+            _record_refusal(outcome, None, {"username": form.username.data[:64]})
             # One answer for every refusal, so the page tells nobody which usernames exist.
             flash(_("Wrong username or password."), "error")
             return render_template("auth/login.html", form=form, refused=True), 401
-        _begin_session(outcome.user)
-        record(f"staff:{outcome.user.username}", "staff.login", "staff_user", outcome.user.id, {}, request.remote_addr)
-        db.session.commit()
-        if password_due(outcome.user):
-            return redirect(url_for("auth.password", next=request.args.get("next")))
-        return redirect(_safe_next(request.args.get("next")))
+        if outcome.needs_code:
+            db.session.commit()  # a rehashed password
+            session[PENDING] = {"id": outcome.user.id, "token": outcome.user.session_token,
+                                "at": int(time.time()), "next": request.args.get("next")}
+            return redirect(url_for("auth.login_code"))
+        return _complete_sign_in(outcome.user, request.args.get("next"))
     return render_template("auth/login.html", form=form), (422 if request.method == "POST" else 200)
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@limiter.limit("10/minute", methods=["POST"], deduct_when=refused)  # wrong codes, per address
+def login_code():
+    """The second step of a sign-in: the six-digit code the member's authenticator app shows."""
+    pending = session.get(PENDING)
+    if not pending or time.time() - pending["at"] > PENDING_MINUTES * 60:
+        session.pop(PENDING, None)
+        if pending:
+            flash(_("Sign in again: the code must follow the password within %(num)d minutes.",
+                    num=PENDING_MINUTES), "info")
+        return redirect(url_for("auth.login"))
+    form = CodeForm()
+    if form.validate_on_submit():
+        outcome = confirm_code(pending["id"], pending["token"], form.code.data)
+        if outcome.refusal == "wrong_code":
+            _record_refusal(outcome, pending["id"])
+            form.code.errors.append(_("This is not the code your app shows now, or it was used already. "
+                                      "Wait for the next code and type it."))
+            return render_template("auth/login_code.html", form=form), 401
+        if outcome.user is None:  # locked, or the account changed since the password was given
+            _record_refusal(outcome, pending["id"])
+            session.pop(PENDING, None)
+            flash(_("Too many wrong tries: the account is locked for %(num)d minutes; an administrator can unlock it.",
+                    num=current_app.config["STAFF_LOCKOUT_MINUTES"]) if outcome.refusal == "locked"
+                  else _("Please sign in again."), "error")
+            return redirect(url_for("auth.login"), 303)
+        session.pop(PENDING, None)
+        return _complete_sign_in(outcome.user, pending.get("next"))
+    return render_template("auth/login_code.html", form=form), (422 if request.method == "POST" else 200)
+
+
+def _record_refusal(outcome, user_id: Optional[int], details: Optional[dict] = None) -> None:
+    record("anonymous", "staff.login_failed", "staff_user", user_id,
+           {**(details or {}), "reason": outcome.refusal}, request.remote_addr)
+    db.session.commit()
+
+
+def _complete_sign_in(user, next_path: Optional[str]):
+    """Begin the member's session, audit it, and go on: first to a page that must come first."""
+    _begin_session(user)
+    record(f"staff:{user.username}", "staff.login", "staff_user", user.id,
+           {"two_factor": user.has_two_factor}, request.remote_addr)
+    db.session.commit()
+    step = first_step(user)
+    if step:
+        return redirect(url_for(step, next=next_path))
+    return redirect(_safe_next(next_path))
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
@@ -126,6 +181,30 @@ def password():
         (422 if request.method == "POST" else 200)
 
 
+@bp.route("/account/two-factor", methods=["GET", "POST"])
+@login_required
+def two_factor_setup():
+    """Set up two-step sign-in: scan the QR code into an authenticator app and type its first code."""
+    user = current_user._get_current_object()
+    if password_due(user):
+        return redirect(url_for("auth.password", next=url_for("auth.two_factor_setup")))
+    if user.has_two_factor:
+        return render_template("auth/two_factor.html", user=user)
+    secret = session.setdefault(SETUP_SECRET, two_factor.new_secret())
+    form = CodeForm()
+    if form.validate_on_submit():
+        if two_factor.enable(user, secret, two_factor.normalized_code(form.code.data), request.remote_addr):
+            db.session.commit()
+            session.pop(SETUP_SECRET, None)
+            _begin_session(user)  # enable() signed out every browser that got in on the password alone
+            flash(_("Two-step sign-in is on: after your password, give the code your app shows."), "success")
+            return redirect(_safe_next(request.args.get("next")), 303)
+        form.code.errors.append(_("This is not the code your app shows now. Check that the phone's clock is right."))
+    uri = two_factor.provisioning_uri(user, secret)
+    return render_template("auth/two_factor.html", user=user, form=form, qr=Markup(two_factor.qr_svg(uri)),
+                           secret=two_factor.grouped(secret)), (422 if request.method == "POST" else 200)
+
+
 @bp.post("/logout")
 def logout():
     """Sign out (POST with CSRF, so a link elsewhere cannot sign staff out)."""
@@ -133,6 +212,6 @@ def logout():
         record(f"staff:{current_user.username}", "staff.logout", "staff_user", current_user.id, {}, request.remote_addr)
         db.session.commit()
     logout_user()
-    session.pop(SIGNED_IN_AT, None)
-    session.pop(LAST_SEEN, None)
+    for key in (SIGNED_IN_AT, LAST_SEEN, PENDING, SETUP_SECRET):
+        session.pop(key, None)
     return redirect(url_for("auth.login"))

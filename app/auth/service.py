@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 
 from app.audit.service import record
+from app.auth import two_factor
 from app.auth.models import Role, StaffUser
 from app.db_types import utcnow
 from app.extensions import db
@@ -117,7 +118,9 @@ class SignIn:
     """The outcome of a sign-in attempt: the user when it succeeded, else why not (for the audit log)."""
 
     user: Optional[StaffUser]
-    refusal: Optional[str] = None  # unknown_user, wrong_password, locked, inactive
+    refusal: Optional[str] = None  # unknown_user, wrong_password, locked, inactive, wrong_code, expired
+    # The password was right and the account asks for its authenticator's code next: not signed in yet.
+    needs_code: bool = False
 
 
 def sign_in(username: str, password: str) -> SignIn:
@@ -142,18 +145,47 @@ def sign_in(username: str, password: str) -> SignIn:
     if locked:
         return SignIn(None, "locked")
     if not verified:
-        _count_wrong_password(user, now)
+        _count_failure(user, now)
         return SignIn(None, "wrong_password")
     if not user.active:
         return SignIn(None, "inactive")
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    user.failed_sign_ins, user.locked_until, user.last_login_at = 0, None, now
+    if user.has_two_factor:
+        # The count of failures goes on until the code is right too: a guesser who has the password
+        # gets STAFF_LOCKOUT_TRIES codes per lock, not that many per right password.
+        return SignIn(user, needs_code=True)
+    _signed_in(user, now)
     return SignIn(user)
 
 
-def _count_wrong_password(user: StaffUser, now) -> None:
-    # One UPDATE adds to the count, so two wrong passwords at the same moment both count.
+def confirm_code(user_id: int, session_token: str, code: Optional[str]) -> SignIn:
+    """The second step of a sign-in: the authenticator's code for the account whose password was right.
+
+    Refused when the account changed in between (password, reset, deactivation: a new session
+    token), is locked, or the code is wrong or used before; a wrong code counts towards the lockout
+    like a wrong password.
+    """
+    user = db.session.get(StaffUser, user_id)
+    now = utcnow()
+    if user is None or not user.active or not user.has_two_factor or not user.holds_session(session_token):
+        return SignIn(None, "expired")
+    if user.is_locked(now):
+        return SignIn(None, "locked")
+    code = two_factor.normalized_code(code)
+    if code is None or not two_factor.use_code(user, code):
+        _count_failure(user, now)
+        return SignIn(None, "wrong_code")
+    _signed_in(user, now)
+    return SignIn(user)
+
+
+def _signed_in(user: StaffUser, now) -> None:
+    user.failed_sign_ins, user.locked_until, user.last_login_at = 0, None, now
+
+
+def _count_failure(user: StaffUser, now) -> None:
+    # A wrong password or a wrong code. One UPDATE adds to the count, so two at the same moment both count.
     tries = db.session.scalar(
         sa.update(StaffUser).where(StaffUser.id == user.id)
         .values(failed_sign_ins=StaffUser.failed_sign_ins + 1).returning(StaffUser.failed_sign_ins),
@@ -190,6 +222,15 @@ def password_due(user: StaffUser) -> Optional[str]:
     return user.password_due(utcnow(), current_app.config["STAFF_PASSWORD_MAX_AGE_DAYS"])
 
 
+def first_step(user: StaffUser) -> Optional[str]:
+    """The page a signed-in member must finish before any other: a new password, then an authenticator."""
+    if password_due(user):
+        return "auth.password"
+    if two_factor.setup_due(user):
+        return "auth.two_factor_setup"
+    return None
+
+
 def check_password(user: StaffUser, password: str) -> bool:
     """True when the password is the user's current one."""
     try:
@@ -216,6 +257,22 @@ def reset_password(user: StaffUser, actor: str, remote_addr: Optional[str] = Non
     _set_password(user, password, must_change=True)
     record(actor, "staff.password_reset", "staff_user", user.id, {"username": user.username}, remote_addr)
     return password
+
+
+def reset_two_factor(user: StaffUser, actor: str, remote_addr: Optional[str] = None) -> None:
+    """Forget the account's authenticator (a lost or new phone) and end its sessions.
+
+    Its holder sets up an app again at the next sign-in. InvalidRequest for an administrator's own
+    account: whoever holds his password alone must not be able to drop the second step.
+    """
+    if _acts_on_own_account(actor, user):
+        raise InvalidRequest("two_factor", "another administrator must reset your two-step sign-in")
+    if not user.has_two_factor:
+        raise InvalidRequest("two_factor", "this account has not set up two-step sign-in")
+    user.totp_secret = user.totp_enabled_at = user.totp_last_step = None
+    user.end_sessions()
+    db.session.flush()
+    record(actor, "staff.two_factor_reset", "staff_user", user.id, {"username": user.username}, remote_addr)
 
 
 def _set_password(user: StaffUser, password: str, must_change: bool) -> None:

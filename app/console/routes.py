@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 
 from app.auth.decorators import actor_name, roles_required
 from app.auth.models import Role
-from app.auth.service import password_due
+from app.auth.service import first_step
 from app.clients.models import Client
 from app.clients.service import mask_email, mask_name, mask_phone
 from app.console import forms, present, queries
@@ -44,8 +44,8 @@ nav_item("Clients", "console.clients", READ_CLIENTS, order=40)
 @bp.app_context_processor
 def _console_nav():
     """The navigation entries the signed-in user's role may see."""
-    # No menu while a password must be changed first: every entry would lead back to that page.
-    if current_user and current_user.is_authenticated and not password_due(current_user):
+    # No menu while a password or an authenticator must be set first: every entry would lead back there.
+    if current_user and current_user.is_authenticated and not first_step(current_user):
         return {"console_nav": visible_nav(current_user)}
     return {"console_nav": []}
 

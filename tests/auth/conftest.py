@@ -7,7 +7,8 @@ from flask import g
 
 from app.audit.models import AuditEntry
 from app.extensions import db
-from tests.conftest import EnglishByDefaultClient, csrf_from
+from app.auth.models import StaffUser
+from tests.conftest import EnglishByDefaultClient, complete_code_step, csrf_from
 
 
 class Browser(EnglishByDefaultClient):
@@ -24,14 +25,27 @@ class Browser(EnglishByDefaultClient):
         return super().open(*args, **kwargs)
 
 
+AUTO = "auto"
+
+
 @pytest.fixture
 def browser(app):
-    """A new browser (its own cookies) signed in with username and password; returns (test client, response)."""
-    def sign_in(username: str, password: str, next_path: str = ""):
+    """A new browser (its own cookies) signed in with username and password; returns (test client,
+    last response).
+
+    When the sign-in asks for the authenticator's code, `code` says what to give: the app's
+    current code (AUTO), a code of the test's own, or nothing (None: the answer to the password).
+    """
+    def sign_in(username: str, password: str, next_path: str = "", code: str | None = AUTO):
         other = Browser(app, app.response_class, use_cookies=True)
         token = csrf_from(other.get("/login").get_data(as_text=True))
         answer = other.post("/login" + (f"?next={next_path}" if next_path else ""),
                             data={"username": username, "password": password, "csrf_token": token})
+        if code == AUTO:
+            user = db.session.scalars(sa.select(StaffUser).where(StaffUser.username == username)).one_or_none()
+            return other, complete_code_step(other, answer, user)
+        if code is not None:
+            answer = post_form(other, "/login/code", code=code)
         return other, answer
 
     return sign_in

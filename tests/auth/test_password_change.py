@@ -6,6 +6,7 @@ import pytest
 from app.auth.models import Role
 from app.extensions import db
 from tests.auth.conftest import post_form
+from tests.conftest import enrol_authenticator
 
 NEW = "a much longer passphrase"
 
@@ -19,7 +20,10 @@ def generated(runner):
     result = runner.invoke(args=["users", "create", "li.si", "--name", "李四", "--role", "review_manager"])
     assert result.exit_code == 0, result.output
     password = result.output.split("one-time password: ")[1].split()[0]
-    return db.session.scalars(sa.select(StaffUser).where(StaffUser.username == "li.si")).one(), password
+    user = db.session.scalars(sa.select(StaffUser).where(StaffUser.username == "li.si")).one()
+    enrol_authenticator(user)  # the authenticator's own first day is in test_two_factor.py
+    db.session.commit()
+    return user, password
 
 
 @pytest.fixture

@@ -113,6 +113,7 @@ def test_deactivating_signs_the_account_out_at_once_and_keeps_it_out(admin, make
 @pytest.mark.parametrize(("action", "fields"), [
     ("deactivate", {}),
     ("reset-password", {}),
+    ("reset-two-factor", {}),
     ("", {"display_name": "Admin", "role": "auditor", "staff_code": ""}),
 ])
 def test_an_administrator_cannot_demote_deactivate_or_reset_himself(admin, action, fields):

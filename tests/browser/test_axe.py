@@ -17,6 +17,7 @@ from axe_playwright_python.sync_playwright import Axe
 from app.extensions import db
 from tests.browser.conftest import link_path
 from tests.browser.test_client_form import answer_everything, start, submit_and_read_receipt
+from tests.conftest import current_code
 from tests.html_forms import console_path
 
 pytestmark = pytest.mark.browser
@@ -113,6 +114,9 @@ def staff_browser(chromium, serving, make_staff):
     page.goto(serving + "/login")
     page.fill("#username", user.username)
     page.fill("#password", password)
+    page.locator("form button.primary").click()
+    page.wait_for_url(re.compile(r"/login/code"))
+    page.fill("#code", current_code(user))
     page.locator("form button.primary").click()
     page.wait_for_url(re.compile(r"/console/"))
     yield page, serving

@@ -1,10 +1,15 @@
 """The first day of a firm's staff, in Chromium: the first admin's printed password, the forced
-change, an account for a colleague and the colleague's own first sign-in. Checked as a person sees
-it (headings, the error summary, the one-time password on the page) and with axe."""
+change, the authenticator app set up from the QR code on the page, an account for a colleague and
+the colleague's own first sign-in. Checked as a person sees it (headings, the error summary, the
+one-time password on the page, the QR code decoded by zbarimg) and with axe."""
 from __future__ import annotations
 
 import re
+import subprocess
+from datetime import datetime, timezone
+from urllib.parse import parse_qs, urlparse
 
+import pyotp
 import pytest
 
 from tests.browser.conftest import save_screenshot
@@ -44,7 +49,33 @@ def choose_password(page, current: str, new: str, again: str) -> None:
     page.locator("main form button.primary").click()
 
 
-def test_the_first_admin_replaces_the_printed_password_then_opens_an_account(app, serving, desktop):
+def scan_qr(page, tmp_path) -> str:
+    """What a phone reads from the set-up page's QR code (zbarimg on a screenshot of it)."""
+    shot = tmp_path / "totp-qr.png"
+    page.locator(".totp-qr svg").screenshot(path=str(shot))
+    decoded = subprocess.run(["zbarimg", "-q", "--raw", str(shot)], capture_output=True, text=True)
+    assert decoded.returncode == 0, decoded.stderr
+    return decoded.stdout.strip()
+
+
+def code_for_step(secret: str, offset: int = 0) -> str:
+    """The authenticator app's code, `offset` time steps after now."""
+    totp = pyotp.TOTP(secret)
+    return totp.generate_otp(totp.timecode(datetime.now(timezone.utc)) + offset)
+
+
+def set_up_authenticator(page, tmp_path) -> str:
+    """Scan the QR code as a phone would, check the typed key agrees, give the first code; the secret."""
+    uri = urlparse(scan_qr(page, tmp_path))
+    secret = parse_qs(uri.query)["secret"][0]
+    assert (uri.scheme, uri.netloc) == ("otpauth", "totp")
+    assert page.locator("code.totp-secret").inner_text().replace(" ", "") == secret
+    page.fill("#code", code_for_step(secret))
+    page.locator("main form button.primary").click()
+    return secret
+
+
+def test_the_first_admin_replaces_the_printed_password_then_opens_an_account(app, serving, desktop, tmp_path):
     printed = app.test_cli_runner().invoke(args=["users", "ensure-admin"]).output
     first_password = re.search(r"password: (\S+)", printed).group(1)
     admin = desktop()
@@ -63,6 +94,29 @@ def test_the_first_admin_replaces_the_printed_password_then_opens_an_account(app
     save_screenshot(admin, "console-password-change")
 
     choose_password(admin, first_password, NEW_PASSWORD, NEW_PASSWORD)
+    admin.wait_for_url(re.compile(r"/account/two-factor"))
+    assert admin.locator("h1").inner_text() == "两步登录"
+    assert admin.locator(".console-nav ul a").count() == 0
+    assert scan_qr(admin, tmp_path).startswith("otpauth://totp/Huifang:admin?")
+    secret = parse_qs(urlparse(scan_qr(admin, tmp_path)).query)["secret"][0]
+    wrong = next(code for code in ("000000", "111111", "222222")
+                 if code not in {code_for_step(secret, offset) for offset in (-1, 0, 1)})
+    admin.fill("#code", wrong)
+    admin.locator("main form button.primary").click()
+    assert "验证码与应用当前显示的不符" in admin.locator(".error-summary").inner_text()
+    assert admin.locator("#code").get_attribute("aria-invalid") == "true"
+    assert violations(admin) == []
+    save_screenshot(admin, "console-two-factor")
+    assert set_up_authenticator(admin, tmp_path) == secret
+    admin.wait_for_url(re.compile(r"/console/$"))
+
+    # The next sign-in asks for the code after the password.
+    admin.locator("form.signout button").click()
+    sign_in(admin, serving, "admin", NEW_PASSWORD)
+    admin.wait_for_url(re.compile(r"/login/code"))
+    assert violations(admin) == []
+    admin.fill("#code", code_for_step(secret, 1))  # the set-up used this step's code; a code is good once
+    admin.locator("main form button.primary").click()
     admin.wait_for_url(re.compile(r"/console/$"))
     admin.get_by_role("navigation", name="管理后台").get_by_role("link", name="人员").click()
     admin.get_by_role("link", name="新建人员账号").click()
@@ -77,6 +131,8 @@ def test_the_first_admin_replaces_the_printed_password_then_opens_an_account(app
     sign_in(colleague, serving, "li.si", one_time)
     colleague.wait_for_url(re.compile(r"/account/password"))
     choose_password(colleague, one_time, "li si keeps his own", "li si keeps his own")
+    colleague.wait_for_url(re.compile(r"/account/two-factor"))
+    set_up_authenticator(colleague, tmp_path)
     colleague.wait_for_url(re.compile(r"/console/$"))
     assert "李四" in colleague.locator("main").inner_text()
     assert colleague.locator('a[href="/console/staff/"]').count() == 0  # not an administrator

@@ -11,7 +11,7 @@ from app.audit.models import AuditEntry
 from app.definitions.models import QuestionnaireVersion
 from app.extensions import db
 from app.reviews.models import Invitation
-from tests.conftest import DATA, csrf_from
+from tests.conftest import DATA, csrf_from, enrol_authenticator
 
 FULL_PHONE = "13812341234"
 FULL_NAME = "张三丰"
@@ -85,7 +85,7 @@ def sign_in(app, client):
 
     The shared `login` fixture goes through /login, which costs two argon2 computations per test;
     the sign-in flow is the auth area's to test, so here the account is created with a placeholder
-    hash and the session is set the way app.auth.routes sets it at sign-in.
+    hash and an authenticator, and the session is set the way app.auth.routes sets it at sign-in.
     """
     import time
 
@@ -98,6 +98,7 @@ def sign_in(app, client):
         n = next(counter)
         user = StaffUser(username=f"{role.value}{n}", display_name=f"{role.value} {n}", role=role,
                          password_hash="!not-a-password-hash")
+        enrol_authenticator(user)
         db.session.add(user)
         db.session.commit()
         with client.session_transaction() as session:
