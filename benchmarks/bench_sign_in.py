@@ -6,8 +6,9 @@ The sign-in page answers every refusal alike (app/auth/service.sign_in), and eac
 against an argon2id hash, the account's or a dummy one, so that its timing does not tell an
 unknown username from a known one either. This prints the median and the spread of the server's
 time per POST /login (in process, SQLite in a temporary folder, argon2-cffi's default cost of 3
-passes over 64 MiB) for a right password, a wrong one, an unknown username, a locked account and a
-deactivated one, and each refusal's median as a ratio of the wrong password's.
+passes over 64 MiB) for a right password (of an account without an authenticator app, and of one
+with an app, whose answer asks for the code), a wrong one, an unknown username, a locked account
+and a deactivated one, and each refusal's median as a ratio of the wrong password's.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from app import create_app  # noqa: E402
 from app.auth.models import Role, StaffUser  # noqa: E402
 from app.auth.service import create_staff  # noqa: E402
+from app.auth.two_factor import new_secret  # noqa: E402
 from app.db_types import utcnow  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.schema import create_schema  # noqa: E402
@@ -58,16 +60,19 @@ def main() -> None:
                           "RATELIMIT_ENABLED": False, "WTF_CSRF_ENABLED": True})
         with app.app_context():
             create_schema()
-            for name in ("known", "locked", "gone"):
+            for name in ("known", "locked", "gone", "twostep"):
                 create_staff(name, name, Role.REVIEW_MANAGER, password=PASSWORD)
             db.session.commit()
             app.config["STAFF_LOCKOUT_TRIES"] = 10 ** 9  # the wrong-password series must not lock "known"
-            cases = {"right password": ("known", PASSWORD), "wrong password": ("known", "wrong " + PASSWORD),
+            cases = {"right password": ("known", PASSWORD), "right, code next": ("twostep", PASSWORD),
+                     "wrong password": ("known", "wrong " + PASSWORD),
                      "unknown username": ("nobody", PASSWORD), "locked account": ("locked", PASSWORD),
                      "deactivated account": ("gone", PASSWORD)}
             db.session.execute(sa.update(StaffUser).where(StaffUser.username == "locked")
                                .values(locked_until=utcnow() + timedelta(days=1)))
             db.session.execute(sa.update(StaffUser).where(StaffUser.username == "gone").values(active=False))
+            db.session.execute(sa.update(StaffUser).where(StaffUser.username == "twostep")
+                               .values(totp_secret=new_secret(), totp_enabled_at=utcnow()))
             db.session.commit()
         medians = {}
         print(f"{'answer':<22}{'median ms':>10}{'min':>8}{'max':>8}")

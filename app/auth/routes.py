@@ -29,8 +29,9 @@ SIGNED_IN_AT, LAST_SEEN = "staff_signed_in_at", "staff_last_seen"
 # A sign-in whose password was right, waiting for the authenticator's code: the account's id and
 # session token, when the password was given, and where to go next. It lasts PENDING_MINUTES.
 PENDING, PENDING_MINUTES = "staff_pending_sign_in", 5
-# The secret of an authenticator being set up, until a first code confirms it. The member sees it on
-# the page anyway; it leaves the cookie when the setup is done or the member signs out.
+# The secret of an authenticator being set up, with the account's id, until a first code confirms it.
+# The member sees it on the page anyway; it leaves the cookie when the setup is done or the member
+# signs out, and is never offered to another account (a shared branch PC after a timed-out session).
 SETUP_SECRET = "staff_totp_setup"
 
 
@@ -190,7 +191,10 @@ def two_factor_setup():
         return redirect(url_for("auth.password", next=url_for("auth.two_factor_setup")))
     if user.has_two_factor:
         return render_template("auth/two_factor.html", user=user)
-    secret = session.setdefault(SETUP_SECRET, two_factor.new_secret())
+    setup = session.get(SETUP_SECRET)
+    if not setup or setup.get("id") != user.id:
+        setup = session[SETUP_SECRET] = {"id": user.id, "secret": two_factor.new_secret()}
+    secret = setup["secret"]
     form = CodeForm()
     if form.validate_on_submit():
         if two_factor.enable(user, secret, two_factor.normalized_code(form.code.data), request.remote_addr):

@@ -17,6 +17,7 @@ from app.auth.models import Role, StaffUser
 from app.db_types import utcnow
 from app.extensions import db
 from app.inputs import is_plain_name
+from app.locking import lock_for_update
 from app.reviews.service import InvalidRequest
 
 from functools import lru_cache
@@ -303,6 +304,8 @@ def update_staff(user: StaffUser, actor: str, *, display_name: str, role: Role, 
     _require_free_staff_code(staff_code, owner_id=user.id)
     if role is not user.role and _acts_on_own_account(actor, user):
         raise InvalidRequest("role", "another administrator must change your own role")
+    if user.role is Role.ADMIN and role is not Role.ADMIN:
+        _require_another_administrator(user, "role")
     changes = {name: {"from": old, "to": new} for name, old, new in (
         ("display_name", user.display_name, display_name), ("role", user.role.value, role.value),
         ("staff_code", user.staff_code, staff_code)) if old != new}
@@ -322,11 +325,31 @@ def set_active(user: StaffUser, active: bool, actor: str, remote_addr: Optional[
         raise InvalidRequest("active", "another administrator must deactivate your own account")
     if user.active == active:
         return
+    if not active:
+        _require_another_administrator(user, "active")
     user.active = active
     user.end_sessions()
     db.session.flush()
     record(actor, "staff.activate" if active else "staff.deactivate", "staff_user", user.id,
            {"username": user.username}, remote_addr)
+
+
+def _require_another_administrator(user: StaffUser, field: str) -> None:
+    """Refuse to take away the firm's last active administrator.
+
+    No one can demote or deactivate himself, but two administrators can each do it to the other at
+    the same moment. So the active administrators' rows are locked first, in id order (PostgreSQL:
+    FOR UPDATE, and the second of two such requests waits, then sees the first one's change;
+    SQLite: a write takes the database's single write lock, and what is read after it is current).
+    """
+    if user.role is not Role.ADMIN or not user.active:
+        return
+    if db.session.get_bind().dialect.name == "sqlite":
+        lock_for_update(StaffUser, user.id)
+    admins = db.session.scalars(sa.select(StaffUser.id).where(StaffUser.role == Role.ADMIN, StaffUser.active)
+                                .order_by(StaffUser.id).with_for_update()).all()
+    if not any(admin_id != user.id for admin_id in admins):
+        raise InvalidRequest(field, "the firm must keep an active administrator: make another account one first")
 
 
 def user_for_session(session_id: str) -> Optional[StaffUser]:

@@ -17,6 +17,7 @@ import qrcode
 import qrcode.image.svg
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.audit.service import record
 from app.auth.models import StaffUser
@@ -82,22 +83,23 @@ def use_code(user: StaffUser, code: str) -> bool:
         sa.update(StaffUser).where(StaffUser.id == user.id,
                                    sa.or_(StaffUser.totp_last_step.is_(None), StaffUser.totp_last_step < step))
         .values(totp_last_step=step), execution_options={"synchronize_session": False}).rowcount
-    if spent:
-        user.totp_last_step = step
+    if spent:  # the row has it already: keep the object in step without a second UPDATE
+        set_committed_value(user, "totp_last_step", step)
     return bool(spent)
 
 
-def enable(user: StaffUser, secret: str, code: str, remote_addr: Optional[str] = None) -> bool:
+def enable(user: StaffUser, secret: str, code: Optional[str], remote_addr: Optional[str] = None) -> bool:
     """Turn on two-step sign-in with the secret the member's app holds, proved by one of its codes.
 
     False, and nothing written, when the code is not the secret's. Every other browser signed in as
     the member is signed out: it got in on the password alone.
     """
-    step = matching_step(secret, code, utcnow())
+    step = matching_step(secret, code, utcnow()) if code else None
     if step is None:
         return False
     user.totp_secret, user.totp_enabled_at, user.totp_last_step = secret, utcnow(), step
     user.end_sessions()
+    db.session.flush()
     record(f"staff:{user.username}", "staff.two_factor_enabled", "staff_user", user.id, {}, remote_addr)
     return True
 

@@ -178,3 +178,47 @@ def test_the_cli_reactivates_an_account(app, make_staff, browser):
 def test_the_cli_names_an_unknown_account(app):
     result = app.test_cli_runner().invoke(args=["users", "reset-password", "nobody"])
     assert result.exit_code == 1 and "no staff account is named 'nobody'" in result.output
+
+
+@pytest.mark.parametrize("action", ["demote", "deactivate"])
+def test_two_administrators_acting_on_each_other_at_once_leave_one(app, make_staff, action):
+    """Neither may do it to himself, but each may to the other: done at the same moment, one change
+    must be refused or the firm has no administrator left."""
+    import threading
+
+    from app.auth.service import set_active, update_staff
+    from app.reviews.service import InvalidRequest
+
+    first, _ = make_staff(Role.ADMIN, username="admin.a")
+    second, _ = make_staff(Role.ADMIN, username="admin.b")
+    pairs = [(first.username, second.id), (second.username, first.id)]
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def act(actor: str, target_id: int) -> None:
+        with app.app_context():
+            target = db.session.get(StaffUser, target_id)
+            barrier.wait()
+            try:
+                if action == "demote":
+                    update_staff(target, f"staff:{actor}", display_name=target.display_name,
+                                 role=Role.AUDITOR, staff_code=None)
+                else:
+                    set_active(target, False, f"staff:{actor}")
+                db.session.commit()
+                outcomes.append("done")
+            except InvalidRequest as exc:
+                db.session.rollback()
+                outcomes.append(exc.message)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=act, args=pair) for pair in pairs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["done", "the firm must keep an active administrator: make another account one first"]
+    db.session.expire_all()
+    admins = db.session.scalars(sa.select(StaffUser).where(StaffUser.role == Role.ADMIN, StaffUser.active)).all()
+    assert len(admins) == 1

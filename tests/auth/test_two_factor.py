@@ -16,7 +16,7 @@ from app.auth.routes import PENDING
 from app.db_types import utcnow
 from app.extensions import db
 from tests.auth.conftest import post_form
-from tests.conftest import current_code
+from tests.conftest import csrf_from, current_code
 
 WRONG = "not the password at all"
 
@@ -281,3 +281,38 @@ def test_an_expired_lock_lets_the_right_code_in(make_staff, browser):
     user.locked_until = utcnow() - timedelta(seconds=1)
     db.session.commit()
     assert browser(user.username, password)[1].headers["Location"] == "/console/"
+
+
+def test_a_key_being_set_up_is_never_offered_to_another_account(make_staff, browser, app):
+    """A shared branch PC: one member's unconfirmed key stays in the cookie when the session times
+    out; the next member to sign in in that browser gets a key of his own."""
+    first, first_password = make_staff(two_factor=False)
+    second, second_password = make_staff(two_factor=False)
+    page, _answer = browser(first.username, first_password)
+    first_key = setup_secret(page.get("/account/two-factor").get_data(as_text=True))
+    with page.session_transaction() as session:  # the idle timeout ends the sign-in, not the cookie
+        for key in ("_user_id", "_fresh", "_id"):
+            session.pop(key, None)
+    token = csrf_from(page.get("/login").get_data(as_text=True))
+    page.post("/login", data={"username": second.username, "password": second_password, "csrf_token": token})
+    second_key = setup_secret(page.get("/account/two-factor").get_data(as_text=True))
+    assert second_key != first_key
+
+
+def test_a_member_with_an_authenticator_sees_since_when_and_no_new_key(make_staff, browser):
+    user, password = make_staff(Role.AUDITOR)
+    page, _answer = browser(user.username, password)
+    assert 'href="/account/two-factor"' in page.get("/console/").get_data(as_text=True)
+    html = page.get("/account/two-factor").get_data(as_text=True)
+    assert "Two-step sign-in is on since" in html and "<svg" not in html and "totp-secret" not in html
+
+
+def test_with_the_policy_off_a_member_may_still_set_up_an_app(app, fresh, browser):
+    app.config["STAFF_TWO_FACTOR_REQUIRED"] = False
+    user, password = fresh
+    page, _answer = browser(user.username, password)
+    html = page.get("/account/two-factor").get_data(as_text=True)
+    assert "<svg" in html and "The firm asks for two steps" not in html
+    post_form(page, "/account/two-factor", code=pyotp.TOTP(setup_secret(html)).now())
+    db.session.refresh(user)
+    assert user.has_two_factor
