@@ -82,3 +82,29 @@ def test_upgrading_gives_existing_staff_their_own_session_tokens(empty_database_
     tokens = {row[0] for row in rows}
     assert len(tokens) == 2 and all(len(token) == 32 for token in tokens)
     assert {(row[1], bool(row[2])) for row in rows} == {(0, False)}
+
+
+def test_two_step_sign_in_comes_unset_for_existing_staff_and_goes_back_down(empty_database_url):
+    """Accounts from before two-step sign-in have no authenticator (they set one up at their next
+    console page); the downgrade drops the columns and keeps the accounts."""
+    from flask_migrate import downgrade, upgrade
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database_url, "SECRET_KEYS": ["t"]})
+    with app.app_context():
+        upgrade(revision="7c1d2e9a4b30")
+        db.session.execute(sa.text(
+            "INSERT INTO staff_users (username, display_name, password_hash, role, active, created_at, session_token,"
+            " failed_sign_ins, must_change_password) VALUES ('a', 'a', 'x', 'admin', :yes, CURRENT_TIMESTAMP, 't', 0, :no)"),
+            {"yes": True, "no": False})
+        db.session.commit()
+        upgrade(revision="9e4b6a1c2d57")
+        upgraded = db.session.execute(sa.text(
+            "SELECT username, totp_secret, totp_enabled_at, totp_last_step FROM staff_users")).all()
+        db.session.commit()
+        downgrade(revision="7c1d2e9a4b30")
+        columns = {column["name"] for column in sa.inspect(db.engine).get_columns("staff_users")}
+        kept = db.session.execute(sa.text("SELECT username FROM staff_users")).scalars().all()
+        db.session.remove()
+        db.engine.dispose()
+    assert [tuple(row) for row in upgraded] == [("a", None, None, None)]
+    assert not {"totp_secret", "totp_enabled_at", "totp_last_step"} & columns and kept == ["a"]
