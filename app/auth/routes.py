@@ -135,7 +135,7 @@ def login_code():
             _record_refusal(outcome, pending["id"])
             form.code.errors.append(_("This is not the code your app shows now, or it was used already. "
                                       "Wait for the next code and type it."))
-            return render_template("auth/login_code.html", form=form), 401
+            return render_template("auth/login_code.html", form=form, refused=True), 401
         if outcome.user is None:  # locked, or the account changed since the password was given
             _record_refusal(outcome, pending["id"])
             session.pop(PENDING, None)

@@ -70,7 +70,8 @@ def test_a_code_is_good_once(make_staff, browser, audit_actions):
     code = current_code(user)
     browser(user.username, password, code=code)
     _page, again = browser(user.username, password, code=code)
-    assert again.status_code == 401 and "used already" in again.get_data(as_text=True)
+    text = again.get_data(as_text=True)
+    assert again.status_code == 401 and "used already" in text and "wrong passwords or codes in a row" in text
     assert audit_actions()[-1] == "staff.login_failed"
 
 
