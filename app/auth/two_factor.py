@@ -2,13 +2,14 @@
 
 MLPS 2.0 (level 3, which securities firms' systems are assessed against) asks for two kinds of proof
 at sign-in, one of them cryptographic. The password is the first; a TOTP code from the member's
-phone is the second. An administrator resets a lost phone (app.auth.service.reset_two_factor: the console's staff
-page and `flask users reset-two-factor`).
+phone is the second. An administrator resets a lost phone (app.auth.service.reset_two_factor:
+the console's staff page and `flask users reset-two-factor`).
 """
 from __future__ import annotations
 
 import hmac
 import re
+import unicodedata
 from datetime import datetime
 from typing import Optional
 
@@ -27,7 +28,7 @@ from app.extensions import db
 # Codes one step either side of now are accepted too: a phone's clock a little off, or a code
 # typed just as it changed (RFC 6238, 5.2 and 6).
 DRIFT_STEPS = 1
-CODE = re.compile(r"\d{6}")
+CODE = re.compile(r"[0-9]{6}")  # ASCII only: \d would take other scripts' digits
 
 
 def new_secret() -> str:
@@ -54,8 +55,12 @@ def grouped(secret: str) -> str:
 
 
 def normalized_code(code: Optional[str]) -> Optional[str]:
-    """The six digits of a typed code (spaces and dashes dropped), or None when it is not six digits."""
-    digits = re.sub(r"[\s-]", "", code or "")
+    """The six digits of a typed code, or None when it is not six digits.
+
+    Spaces and dashes, as apps show codes, are dropped, and full-width digits (a Chinese input
+    method's) become ASCII ones (NFKC); any other digit is refused, not compared.
+    """
+    digits = re.sub(r"[\s-]", "", unicodedata.normalize("NFKC", code or ""))
     return digits if CODE.fullmatch(digits) else None
 
 

@@ -56,11 +56,15 @@ def test_the_right_code_signs_in_and_is_audited(make_staff, browser, audit_actio
     assert user.last_login_at is not None and audit_actions()[-1] == "staff.login"
 
 
-@pytest.mark.parametrize("typed", ["{code}", "{head} {tail}", "{head}-{tail}", " {code} "])
+FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+@pytest.mark.parametrize("typed", ["{code}", "{head} {tail}", "{head}-{tail}", " {code} ", "{full_width}"])
 def test_a_code_may_carry_the_spaces_and_dash_apps_show(make_staff, browser, typed):
     user, password = make_staff()
     code = current_code(user)
-    _page, answer = browser(user.username, password, code=typed.format(code=code, head=code[:3], tail=code[3:]))
+    _page, answer = browser(user.username, password, code=typed.format(code=code, head=code[:3], tail=code[3:],
+                                                                  full_width=code.translate(FULL_WIDTH)))
     assert answer.status_code == 302 and answer.headers["Location"] == "/console/"
 
 
@@ -85,7 +89,7 @@ def test_two_requests_with_one_code_sign_in_once_even_when_the_first_is_not_yet_
     assert two_factor.use_code(user, code) is False
 
 
-@pytest.mark.parametrize("code", ["", "12345", "1234567", "abcdef", "12 34 5"])
+@pytest.mark.parametrize("code", ["", "12345", "1234567", "abcdef", "12 34 5", "١٢٣٤٥٦"])
 def test_a_code_that_is_not_six_digits_names_the_field_and_counts_nothing(make_staff, browser, code):
     user, password = make_staff()
     _page, answer = browser(user.username, password, code=code)
