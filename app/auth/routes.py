@@ -7,6 +7,7 @@ from typing import Optional
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from markupsafe import Markup
@@ -15,6 +16,7 @@ from app.audit.service import record
 from app.auth import admin, two_factor
 from app.auth.forms import CodeForm, LoginForm, PasswordChangeForm
 from app.auth.service import change_password, confirm_code, first_step, password_due, sign_in, user_for_session
+from app.console.forms import FIRM_TZ
 from app.extensions import db, limiter, login_manager
 from app.ratelimit import refused
 
@@ -113,7 +115,7 @@ def login():
             session[PENDING] = {"id": outcome.user.id, "token": outcome.user.session_token,
                                 "at": int(time.time()), "next": request.args.get("next")}
             return redirect(url_for("auth.login_code"))
-        return _complete_sign_in(outcome.user, request.args.get("next"))
+        return _complete_sign_in(outcome, request.args.get("next"))
     return render_template("auth/login.html", form=form), (422 if request.method == "POST" else 200)
 
 
@@ -144,7 +146,7 @@ def login_code():
                   else _("Please sign in again."), "error")
             return redirect(url_for("auth.login"), 303)
         session.pop(PENDING, None)
-        return _complete_sign_in(outcome.user, pending.get("next"))
+        return _complete_sign_in(outcome, pending.get("next"))
     return render_template("auth/login_code.html", form=form), (422 if request.method == "POST" else 200)
 
 
@@ -154,9 +156,12 @@ def _record_refusal(outcome, user_id: Optional[int], details: Optional[dict] = N
     db.session.commit()
 
 
-def _complete_sign_in(user, next_path: Optional[str]):
-    """Begin the member's session, audit it, and go on: first to a page that must come first."""
+def _complete_sign_in(outcome, next_path: Optional[str]):
+    """Begin the member's session, audit it, say when the last one was, and go on: first to a page
+    that must come first."""
+    user = outcome.user
     _begin_session(user)
+    _tell_previous_sign_in(outcome.previous)
     record(f"staff:{user.username}", "staff.login", "staff_user", user.id,
            {"two_factor": user.has_two_factor}, request.remote_addr)
     db.session.commit()
@@ -164,6 +169,21 @@ def _complete_sign_in(user, next_path: Optional[str]):
     if step:
         return redirect(url_for(step, next=next_path))
     return redirect(_safe_next(next_path))
+
+
+def _tell_previous_sign_in(previous) -> None:
+    # Someone else's tries show to the one person who can tell they were not his own.
+    if previous is None or previous.at is None:
+        return
+    when = previous.at.astimezone(FIRM_TZ).strftime("%Y-%m-%d %H:%M")
+    flash(_("Your last sign-in was at %(when)s (UTC+8).", when=when), "info")
+    if previous.failures or previous.locked:
+        parts = [_("Since then the account was locked after wrong passwords or codes.") if previous.locked else "",
+                 ngettext("%(num)d wrong password or code was tried since then.",
+                          "%(num)d wrong passwords or codes were tried since then.", previous.failures)
+                 if previous.failures else "",
+                 _("If that was not you, tell an administrator.")]
+        flash(" ".join(part for part in parts if part), "warning")
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

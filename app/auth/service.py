@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Optional
 
 import sqlalchemy as sa
@@ -122,6 +122,17 @@ class SignIn:
     refusal: Optional[str] = None  # unknown_user, wrong_password, locked, inactive, wrong_code, expired
     # The password was right and the account asks for its authenticator's code next: not signed in yet.
     needs_code: bool = False
+    # On success: the account's sign-in before this one, and the wrong passwords or codes since.
+    previous: Optional["PreviousSignIn"] = None
+
+
+@dataclass(frozen=True)
+class PreviousSignIn:
+    """What the member is told on signing in, so that someone else's tries do not go unnoticed."""
+
+    at: Optional[datetime]  # None at the first sign-in
+    failures: int  # wrong passwords or codes since then, as counted towards the lock
+    locked: bool  # the account was locked in between
 
 
 def sign_in(username: str, password: str) -> SignIn:
@@ -156,8 +167,7 @@ def sign_in(username: str, password: str) -> SignIn:
         # The count of failures goes on until the code is right too: a guesser who has the password
         # gets STAFF_LOCKOUT_TRIES codes per lock, not that many per right password.
         return SignIn(user, needs_code=True)
-    _signed_in(user, now)
-    return SignIn(user)
+    return SignIn(user, previous=_signed_in(user, now))
 
 
 def confirm_code(user_id: int, session_token: str, code: Optional[str]) -> SignIn:
@@ -177,12 +187,13 @@ def confirm_code(user_id: int, session_token: str, code: Optional[str]) -> SignI
     if code is None or not two_factor.use_code(user, code):
         _count_failure(user, now)
         return SignIn(None, "wrong_code")
-    _signed_in(user, now)
-    return SignIn(user)
+    return SignIn(user, previous=_signed_in(user, now))
 
 
-def _signed_in(user: StaffUser, now) -> None:
+def _signed_in(user: StaffUser, now) -> PreviousSignIn:
+    previous = PreviousSignIn(user.last_login_at, user.failed_sign_ins, user.locked_until is not None)
     user.failed_sign_ins, user.locked_until, user.last_login_at = 0, None, now
+    return previous
 
 
 def _count_failure(user: StaffUser, now) -> None:

@@ -2,6 +2,7 @@
 sessions that end on their own or when the account's password changes."""
 from __future__ import annotations
 
+import re
 import time
 from datetime import timedelta
 
@@ -9,6 +10,7 @@ import pytest
 
 from app.auth.models import Role
 from app.auth.routes import LAST_SEEN, SIGNED_IN_AT
+from app.console.forms import FIRM_TZ
 from app.db_types import utcnow
 from app.extensions import db
 
@@ -150,3 +152,48 @@ def test_a_session_cookie_from_before_the_sign_out_keeps_nothing_after_a_passwor
     assert mine.get("/console/").status_code == 200
     refused = copied.get("/console/", follow_redirects=True)
     assert refused.request.path == "/login" and "please sign in again" in refused.get_data(as_text=True)
+
+
+def _flashes(page) -> str:
+    html = page.get("/console/").get_data(as_text=True)
+    return " ".join(re.findall(r'<div class="flash [^"]+" role="status">([^<]*)</div>', html))
+
+
+def test_the_first_sign_in_names_no_earlier_one(make_staff, browser):
+    user, password = make_staff()
+    page, _answer = browser(user.username, password)
+    assert "last sign-in" not in _flashes(page)
+
+
+def test_a_sign_in_tells_when_the_last_was_and_the_wrong_tries_since(make_staff, browser):
+    """Someone else's tries show to the one person who can tell they were not his own."""
+    user, password = make_staff()
+    browser(user.username, password)
+    db.session.refresh(user)
+    last = user.last_login_at.astimezone(FIRM_TZ).strftime("%Y-%m-%d %H:%M")
+    for _ in range(2):
+        browser(user.username, WRONG)
+    page, _answer = browser(user.username, password)
+    told = _flashes(page)
+    assert f"Your last sign-in was at {last} (UTC+8)." in told
+    assert "2 wrong passwords or codes were tried since then." in told and "tell an administrator" in told
+
+
+def test_a_lock_since_the_last_sign_in_is_told(make_staff, browser):
+    user, password = make_staff()
+    browser(user.username, password)
+    for _ in range(5):
+        browser(user.username, WRONG)
+    db.session.refresh(user)
+    user.locked_until = utcnow() - timedelta(seconds=1)  # the lock has run out
+    db.session.commit()
+    page, _answer = browser(user.username, password)
+    assert "the account was locked after wrong passwords or codes" in _flashes(page)
+
+
+def test_no_wrong_tries_no_warning(make_staff, browser):
+    user, password = make_staff()
+    browser(user.username, password)
+    page, _answer = browser(user.username, password)
+    told = _flashes(page)
+    assert "Your last sign-in was at" in told and "tell an administrator" not in told
