@@ -18,6 +18,7 @@ from app.auth.forms import CodeForm, LoginForm, PasswordChangeForm
 from app.auth.service import change_password, confirm_code, first_step, password_due, sign_in, user_for_session
 from app.console.forms import FIRM_TZ
 from app.extensions import db, limiter, login_manager
+from app.i18n import current_lang
 from app.ratelimit import refused
 
 bp = Blueprint("auth", __name__, template_folder="templates")
@@ -183,7 +184,8 @@ def _tell_previous_sign_in(previous) -> None:
                           "%(num)d wrong passwords or codes were tried since then.", previous.failures)
                  if previous.failures else "",
                  _("If that was not you, tell an administrator.")]
-        flash(" ".join(part for part in parts if part), "warning")
+        # Chinese sentences follow each other without a space; English ones with one.
+        flash(("" if current_lang() == "zh-CN" else " ").join(part for part in parts if part), "warning")
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

@@ -15,13 +15,13 @@ class Browser(EnglishByDefaultClient):
     """A test client that loads its user and CSRF token afresh on each request.
 
     pytest-flask keeps one app context for the whole test, so its `g` outlives requests, and
-    Flask-Login and Flask-WTF cache the user and the token there: without this, a second browser
-    would see the first one's.
+    Flask-Login, Flask-WTF and Flask-Babel cache the user, the token and the locale there: without
+    this, a second browser would see the first one's.
     """
 
     def open(self, *args, **kwargs):
-        g.pop("_login_user", None)
-        g.pop("csrf_token", None)
+        for cached in ("_login_user", "csrf_token", "_flask_babel"):
+            g.pop(cached, None)
         return super().open(*args, **kwargs)
 
 

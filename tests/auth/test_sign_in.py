@@ -197,3 +197,18 @@ def test_no_wrong_tries_no_warning(make_staff, browser):
     page, _answer = browser(user.username, password)
     told = _flashes(page)
     assert "Your last sign-in was at" in told and "tell an administrator" not in told
+
+
+def test_the_warning_reads_as_chinese_sentences_do(app, make_staff, browser):
+    from tests.auth.conftest import Browser, post_form
+    from tests.conftest import current_code
+
+    user, password = make_staff()
+    browser(user.username, password)
+    browser(user.username, WRONG)
+    chinese = Browser(app, app.response_class, use_cookies=True)
+    chinese.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN"
+    post_form(chinese, "/login", username=user.username, password=password)
+    post_form(chinese, "/login/code", code=current_code(user))
+    html = chinese.get("/console/").get_data(as_text=True)
+    assert "此后有 1 次密码或验证码输入错误。如果不是您本人操作，请告知管理员。" in html
