@@ -16,7 +16,7 @@ from app.audit.service import record
 from app.auth import admin, two_factor
 from app.auth.forms import CodeForm, LoginForm, PasswordChangeForm
 from app.auth.service import change_password, confirm_code, first_step, password_due, sign_in, user_for_session
-from app.console.forms import FIRM_TZ
+from app.console.forms import firm_time
 from app.extensions import db, limiter, login_manager
 from app.i18n import current_lang
 from app.ratelimit import refused
@@ -176,8 +176,7 @@ def _tell_previous_sign_in(previous) -> None:
     # Someone else's tries show to the one person who can tell they were not his own.
     if previous is None or previous.at is None:
         return
-    when = previous.at.astimezone(FIRM_TZ).strftime("%Y-%m-%d %H:%M")
-    flash(_("Your last sign-in was at %(when)s (UTC+8).", when=when), "info")
+    flash(_("Your last sign-in was at %(when)s (UTC+8).", when=firm_time(previous.at)), "info")
     if previous.failures or previous.locked:
         parts = [_("Since then the account was locked after wrong passwords or codes.") if previous.locked else "",
                  ngettext("%(num)d wrong password or code was tried since then.",

@@ -20,6 +20,12 @@ FIRM_TZ = timezone(timedelta(hours=8), "UTC+8")
 MAX_DEFINITION_CHARS = 1_000_000
 CONTEXT_PREFIX = "ctx_"
 
+
+def firm_time(value) -> str:
+    """A stored UTC time as the firm reads it: UTC+8, to the minute; "" for none."""
+    return value.astimezone(FIRM_TZ).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
 def show_refusal(form, field_name: str, message: str) -> None:
     """Show a service's refusal under the form's field it names, or as a message on top of the page."""
     field = form._fields.get(field_name)

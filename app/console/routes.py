@@ -67,12 +67,7 @@ def _console_helpers():
     }
 
 
-@bp.app_template_filter("console_dt")
-def _console_dt(value) -> str:
-    """A stored UTC time shown in the firm's time zone (UTC+8)."""
-    return value.astimezone(forms.FIRM_TZ).strftime("%Y-%m-%d %H:%M") if value else ""
-
-
+bp.add_app_template_filter(forms.firm_time, "console_dt")
 bp.add_app_template_filter(present.mark_placeholders, "console_placeholders")
 bp.add_app_template_filter(present.compact_json, "console_json")
 
