@@ -268,6 +268,20 @@ def current_code(user) -> str:
     return totp.generate_otp(step)
 
 
+def app_code(secret: str, offset: int = 0) -> str:
+    """The code an authenticator app holding `secret` shows `offset` time steps after now (RFC 6238)."""
+    import pyotp
+
+    totp = pyotp.TOTP(secret)
+    return totp.generate_otp(totp.timecode(utcnow()) + offset)
+
+
+def wrong_code(secret: str) -> str:
+    """Six digits that are none of the codes the server takes now (the steps either side of now too)."""
+    taken = {app_code(secret, offset) for offset in (-1, 0, 1)}
+    return next(code for code in ("000000", "111111", "222222", "333333") if code not in taken)
+
+
 def complete_code_step(browser, response, user):
     """After a right password: give the authenticator's code when the sign-in asks for it; the answer."""
     if response.status_code == 302 and response.headers["Location"].startswith("/login/code"):

@@ -16,17 +16,9 @@ from app.auth.routes import PENDING
 from app.db_types import utcnow
 from app.extensions import db
 from tests.auth.conftest import post_form
-from tests.conftest import csrf_from, current_code
+from tests.conftest import csrf_from, current_code, wrong_code
 
 WRONG = "not the password at all"
-
-
-def other_code(user) -> str:
-    """A six-digit code that is none of those the server would take now."""
-    totp = pyotp.TOTP(user.totp_secret)
-    now = totp.timecode(utcnow())
-    taken = {totp.generate_otp(now + offset) for offset in (-1, 0, 1)}
-    return next(code for code in ("000000", "111111", "222222", "333333") if code not in taken)
 
 
 def setup_secret(page_html: str) -> str:
@@ -103,7 +95,7 @@ def test_wrong_codes_lock_the_account_though_the_password_was_right_each_time(ma
     """A right password does not start the count afresh while the code is wrong: whoever has the
     password gets five guesses at the code per lock, not five per sign-in."""
     user, password = make_staff()
-    statuses = [browser(user.username, password, code=other_code(user))[1].status_code for _ in range(5)]
+    statuses = [browser(user.username, password, code=wrong_code(user.totp_secret))[1].status_code for _ in range(5)]
     assert statuses == [401] * 5
     db.session.refresh(user)
     assert user.is_locked(utcnow()) and "staff.locked" in audit_actions()
@@ -114,7 +106,7 @@ def test_a_lock_that_falls_between_the_two_steps_ends_the_sign_in(make_staff, br
     user, password = make_staff()
     waiting, _answer = browser(user.username, password, code=None)
     for _ in range(5):
-        browser(user.username, password, code=other_code(user))
+        browser(user.username, password, code=wrong_code(user.totp_secret))
     answer = post_form(waiting, "/login/code", code=current_code(user))
     assert (answer.status_code, answer.headers["Location"]) == (303, "/login")
     assert "locked for 15 minutes" in waiting.get("/login").get_data(as_text=True)
@@ -174,9 +166,8 @@ def test_setting_up_with_a_wrong_code_writes_nothing(fresh, browser, audit_actio
     user, password = fresh
     page, _answer = browser(user.username, password)
     secret = setup_secret(page.get("/account/two-factor").get_data(as_text=True))
-    wrong = next(c for c in ("000000", "111111") if not two_factor.matching_step(secret, c, utcnow()))
     before = audit_actions()
-    answer = post_form(page, "/account/two-factor", code=wrong)
+    answer = post_form(page, "/account/two-factor", code=wrong_code(secret))
     assert answer.status_code == 422 and "clock is right" in answer.get_data(as_text=True)
     db.session.refresh(user)
     assert not user.has_two_factor and user.totp_secret is None and audit_actions() == before
@@ -281,7 +272,7 @@ def test_a_session_from_before_the_code_step_cannot_skip_it(make_staff, browser)
 def test_an_expired_lock_lets_the_right_code_in(make_staff, browser):
     user, password = make_staff()
     for _ in range(5):
-        browser(user.username, password, code=other_code(user))
+        browser(user.username, password, code=wrong_code(user.totp_secret))
     db.session.refresh(user)
     user.locked_until = utcnow() - timedelta(seconds=1)
     db.session.commit()
