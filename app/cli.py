@@ -204,6 +204,23 @@ def reset_two_factor_command(username: str) -> None:
     click.echo(f"{username}: two-step sign-in reset; an authenticator app is set up again at the next sign-in")
 
 
+@users_cli.command("reseal-two-factor")
+def reseal_two_factor_command() -> None:
+    """Seal every authenticator secret anew under the newest of SECRET_KEYS.
+
+    Run it after adding a new key, before the old one leaves SECRET_KEYS: a secret sealed under a
+    dropped key opens no more, and its holder needs a reset.
+    """
+    from app.auth.two_factor import reseal_all
+
+    resealed, unreadable = reseal_all(actor="cli")
+    db.session.commit()
+    click.echo(f"{resealed} authenticator secret(s) sealed under the newest key")
+    if unreadable:  # exit 1 (after the commit: the others are sealed anew) so that a script notices
+        fail("No key of SECRET_KEYS opens the secrets of: " + ", ".join(unreadable)
+             + "; reset their two-step sign-in (flask users reset-two-factor NAME)")
+
+
 @users_cli.command("activate")
 @click.argument("username")
 def activate_command(username: str) -> None:

@@ -108,3 +108,36 @@ def test_two_step_sign_in_comes_unset_for_existing_staff_and_goes_back_down(empt
         db.engine.dispose()
     assert [tuple(row) for row in upgraded] == [("a", None, None, None)]
     assert not {"totp_secret", "totp_enabled_at", "totp_last_step"} & columns and kept == ["a"]
+
+
+def test_upgrading_seals_the_secrets_already_set_up_and_the_downgrade_opens_them(empty_database_url):
+    """An authenticator set up before the secrets were sealed goes on working: its secret is sealed
+    under the newest key; going back down gives the secret as it was."""
+    from flask_migrate import downgrade, upgrade
+
+    from app.auth import two_factor
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database_url,
+                      "SECRET_KEYS": ["older", "newest"]})
+    secret = two_factor.new_secret()
+    with app.app_context():
+        upgrade(revision="9e4b6a1c2d57")
+        db.session.execute(sa.text(
+            "INSERT INTO staff_users (username, display_name, password_hash, role, active, created_at, session_token,"
+            " failed_sign_ins, must_change_password, totp_secret, totp_enabled_at) VALUES ('a', 'a', 'x', 'admin',"
+            " :yes, CURRENT_TIMESTAMP, 't', 0, :no, :secret, CURRENT_TIMESTAMP)"),
+            {"yes": True, "no": False, "secret": secret})
+        db.session.commit()
+        upgrade(revision="c5a8f3d1e207")
+        sealed = db.session.execute(sa.text("SELECT totp_secret_sealed FROM staff_users")).scalar_one()
+        opened = two_factor.unseal(sealed)
+        app.config["SECRET_KEYS"] = ["newest"]
+        opened_by_newest = two_factor.unseal(sealed)
+        app.config["SECRET_KEYS"] = ["older", "newest"]
+        db.session.commit()
+        downgrade(revision="9e4b6a1c2d57")
+        back = db.session.execute(sa.text("SELECT totp_secret, totp_enabled_at FROM staff_users")).one()
+        db.session.remove()
+        db.engine.dispose()
+    assert secret not in sealed and opened == opened_by_newest == secret
+    assert back[0] == secret and back[1] is not None

@@ -57,9 +57,10 @@ class StaffUser(UserMixin, db.Model):
     must_change_password: Mapped[bool] = mapped_column(default=False)
     password_changed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     # Two-step sign-in (MLPS 2.0 asks for two kinds of proof): an authenticator app's TOTP secret
-    # (RFC 6238, base32), set when its holder confirmed a first code; the time step of the last code
-    # accepted, so that a code seen over a shoulder cannot be used again (RFC 6238, 5.2).
-    totp_secret: Mapped[Optional[str]] = mapped_column(sa.String(32))
+    # (RFC 6238, base32), sealed under SECRET_KEYS (app.auth.two_factor.seal), set when its holder
+    # confirmed a first code; the time step of the last code accepted, so that a code seen over a
+    # shoulder cannot be used again (RFC 6238, 5.2).
+    totp_secret_sealed: Mapped[Optional[str]] = mapped_column(sa.String(255))
     totp_enabled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     totp_last_step: Mapped[Optional[int]] = mapped_column(sa.BigInteger)
 

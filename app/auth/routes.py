@@ -139,16 +139,24 @@ def login_code():
             form.code.errors.append(_("This is not the code your app shows now, or it was used already. "
                                       "Wait for the next code and type it."))
             return render_template("auth/login_code.html", form=form, refused=True), 401
-        if outcome.user is None:  # locked, or the account changed since the password was given
+        if outcome.user is None:  # locked, the account changed since the password was given, or its key is lost
             _record_refusal(outcome, pending["id"])
             session.pop(PENDING, None)
-            flash(_("Too many wrong tries: the account is locked for %(num)d minutes; an administrator can unlock it.",
-                    num=current_app.config["STAFF_LOCKOUT_MINUTES"]) if outcome.refusal == "locked"
-                  else _("Please sign in again."), "error")
+            flash(_code_step_ended(outcome.refusal), "error")
             return redirect(url_for("auth.login"), 303)
         session.pop(PENDING, None)
         return _complete_sign_in(outcome, pending.get("next"))
     return render_template("auth/login_code.html", form=form), (422 if request.method == "POST" else 200)
+
+
+def _code_step_ended(refusal: str) -> str:
+    if refusal == "locked":
+        return _("Too many wrong tries: the account is locked for %(num)d minutes; an administrator can unlock it.",
+                 num=current_app.config["STAFF_LOCKOUT_MINUTES"])
+    if refusal == "unreadable_secret":
+        return _("Your authenticator app's key can no longer be read on this server. "
+                 "Ask an administrator to reset your two-step sign-in, then set up the app again.")
+    return _("Please sign in again.")
 
 
 def _record_refusal(outcome, user_id: Optional[int], details: Optional[dict] = None) -> None:
@@ -214,8 +222,13 @@ def two_factor_setup():
         return render_template("auth/two_factor.html", user=user)
     setup = session.get(SETUP_SECRET)
     if not setup or setup.get("id") != user.id:
-        setup = session[SETUP_SECRET] = {"id": user.id, "secret": two_factor.new_secret()}
-    secret = setup["secret"]
+        # Sealed in the cookie too: Flask's session is signed, not encrypted, and the cookie may be
+        # kept (a proxy's log, a copied profile) after the key has become the account's second factor.
+        setup = session[SETUP_SECRET] = {"id": user.id, "sealed": two_factor.seal(two_factor.new_secret())}
+    secret = two_factor.unseal(setup.get("sealed"))
+    if secret is None:  # sealed under a key since dropped from SECRET_KEYS: start again with a new one
+        session.pop(SETUP_SECRET)
+        return redirect(url_for("auth.two_factor_setup", next=request.args.get("next")), 303)
     form = CodeForm()
     if form.validate_on_submit():
         if two_factor.enable(user, secret, two_factor.normalized_code(form.code.data), request.remote_addr):

@@ -119,7 +119,8 @@ class SignIn:
     """The outcome of a sign-in attempt: the user when it succeeded, else why not (for the audit log)."""
 
     user: Optional[StaffUser]
-    refusal: Optional[str] = None  # unknown_user, wrong_password, locked, inactive, wrong_code, expired
+    # unknown_user, wrong_password, locked, inactive, wrong_code, expired, unreadable_secret
+    refusal: Optional[str] = None
     # The password was right and the account asks for its authenticator's code next: not signed in yet.
     needs_code: bool = False
     # On success: the account's sign-in before this one, and the wrong passwords or codes since.
@@ -183,8 +184,11 @@ def confirm_code(user_id: int, session_token: str, code: Optional[str]) -> SignI
         return SignIn(None, "expired")
     if user.is_locked(now):
         return SignIn(None, "locked")
+    secret = two_factor.secret_of(user)
+    if secret is None:  # sealed under a key no longer in SECRET_KEYS: no code can be checked
+        return SignIn(None, "unreadable_secret")
     code = two_factor.normalized_code(code)
-    if code is None or not two_factor.use_code(user, code):
+    if code is None or not two_factor.use_code(user, secret, code):
         _count_failure(user, now)
         return SignIn(None, "wrong_code")
     return SignIn(user, previous=_signed_in(user, now))
@@ -281,7 +285,7 @@ def reset_two_factor(user: StaffUser, actor: str, remote_addr: Optional[str] = N
         raise InvalidRequest("two_factor", "another administrator must reset your two-step sign-in")
     if not user.has_two_factor:
         raise InvalidRequest("two_factor", "this account has not set up two-step sign-in")
-    user.totp_secret = user.totp_enabled_at = user.totp_last_step = None
+    user.totp_secret_sealed = user.totp_enabled_at = user.totp_last_step = None
     user.end_sessions()
     db.session.flush()
     record(actor, "staff.two_factor_reset", "staff_user", user.id, {"username": user.username}, remote_addr)

@@ -4,10 +4,17 @@ MLPS 2.0 (level 3, which securities firms' systems are assessed against) asks fo
 at sign-in, one of them cryptographic. The password is the first; a TOTP code from the member's
 phone is the second. An administrator resets a lost phone (app.auth.service.reset_two_factor:
 the console's staff page and `flask users reset-two-factor`).
+
+The app's secret is kept sealed (encrypted and authenticated) under a key derived from SECRET_KEYS,
+never as it is: MLPS 2.0 level 3 asks that authentication data be kept confidential in storage,
+and a TOTP secret, unlike a password, cannot be hashed (the server must compute the codes). A copy
+of the database, a backup or a replica, then holds no second factor.
 """
 from __future__ import annotations
 
+import base64
 import hmac
+import logging
 import re
 import unicodedata
 from datetime import datetime
@@ -18,6 +25,9 @@ import qrcode
 import qrcode.image.svg
 import sqlalchemy as sa
 from flask import current_app
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.audit.service import record
@@ -29,6 +39,64 @@ from app.extensions import db
 # typed just as it changed (RFC 6238, 5.2 and 6).
 DRIFT_STEPS = 1
 CODE = re.compile(r"[0-9]{6}")  # ASCII only: \d would take other scripts' digits
+# HKDF's "info": the sealing keys belong to this purpose alone, whatever else SECRET_KEYS signs.
+SEAL_PURPOSE = b"huifang staff TOTP secrets"
+
+log = logging.getLogger(__name__)
+
+
+def _sealing_key(secret_key: str) -> Fernet:
+    key = HKDF(algorithm=SHA256(), length=32, salt=None, info=SEAL_PURPOSE).derive(secret_key.encode())
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def _sealer() -> MultiFernet:
+    # SECRET_KEYS lists the oldest first; MultiFernet seals with its first key and opens with any.
+    return MultiFernet([_sealing_key(key) for key in reversed(current_app.config["SECRET_KEYS"])])
+
+
+def seal(secret: str) -> str:
+    """The secret sealed under the newest of SECRET_KEYS (Fernet: AES-128-CBC with HMAC-SHA256)."""
+    return _sealer().encrypt(secret.encode()).decode()
+
+
+def unseal(sealed: Optional[str]) -> Optional[str]:
+    """The secret inside a sealed value, or None when no key of SECRET_KEYS opens it (or it is None)."""
+    if sealed is None:
+        return None
+    try:
+        return _sealer().decrypt(sealed.encode()).decode()
+    except InvalidToken:
+        return None
+
+
+def secret_of(user: StaffUser) -> Optional[str]:
+    """The account's authenticator secret, or None (logged, without the value) when it cannot be opened."""
+    secret = unseal(user.totp_secret_sealed)
+    if secret is None and user.totp_secret_sealed is not None:
+        log.error("The TOTP secret of staff account %s opens with none of SECRET_KEYS: was a key dropped "
+                  "before `flask users reseal-two-factor`? Its two-step sign-in must be reset.", user.id)
+    return secret
+
+
+def reseal_all(actor: str) -> tuple[int, list[str]]:
+    """Seal every account's secret anew under the newest key, before an old key leaves SECRET_KEYS.
+
+    Returns how many were sealed anew and the usernames whose secrets no key opens (their two-step
+    sign-in must be reset).
+    """
+    sealer, resealed, unreadable = _sealer(), 0, []
+    for user in db.session.scalars(sa.select(StaffUser).where(StaffUser.totp_secret_sealed.is_not(None))
+                                   .order_by(StaffUser.id).with_for_update()):
+        try:
+            user.totp_secret_sealed = sealer.rotate(user.totp_secret_sealed.encode()).decode()
+            resealed += 1
+        except InvalidToken:
+            unreadable.append(user.username)
+    db.session.flush()
+    record(actor, "staff.two_factor_resealed", "staff_user", None,
+           {"resealed": resealed, "unreadable": unreadable})
+    return resealed, unreadable
 
 
 def new_secret() -> str:
@@ -75,13 +143,13 @@ def matching_step(secret: str, code: str, now: datetime, after: Optional[int] = 
     return None
 
 
-def use_code(user: StaffUser, code: str) -> bool:
+def use_code(user: StaffUser, secret: str, code: str) -> bool:
     """Check a sign-in code and spend it: True once per code, even for two requests at the same moment.
 
     The step is recorded by a conditional UPDATE, so of two requests carrying the same code only
     one finds the row still before that step.
     """
-    step = matching_step(user.totp_secret, code, utcnow(), user.totp_last_step)
+    step = matching_step(secret, code, utcnow(), user.totp_last_step)
     if step is None:
         return False
     spent = db.session.execute(
@@ -102,7 +170,7 @@ def enable(user: StaffUser, secret: str, code: Optional[str], remote_addr: Optio
     step = matching_step(secret, code, utcnow()) if code else None
     if step is None:
         return False
-    user.totp_secret, user.totp_enabled_at, user.totp_last_step = secret, utcnow(), step
+    user.totp_secret_sealed, user.totp_enabled_at, user.totp_last_step = seal(secret), utcnow(), step
     user.end_sessions()
     db.session.flush()
     record(f"staff:{user.username}", "staff.two_factor_enabled", "staff_user", user.id, {}, remote_addr)
