@@ -17,6 +17,7 @@ clients_cli = AppGroup("clients", help="Import clients.")
 api_keys_cli = AppGroup("api-keys", help="Create and revoke API keys of business systems.")
 users_cli = AppGroup("users", help="Staff accounts.")
 audit_cli = AppGroup("audit", help="The tamper-evident audit log.")
+secrets_cli = AppGroup("secrets", help="Secrets kept sealed under SECRET_KEYS.")
 
 
 @questionnaires_cli.command("publish")
@@ -115,7 +116,7 @@ def rotate_secret_command(name: str, end: bool) -> None:
         fail(f"no active API key named '{name}'")
     db.session.commit()
     click.echo(json.dumps({"name": row.name, "webhook_secret": row.webhook_secret,
-                           "previous_webhook_secret_still_signing": row.webhook_secret_previous is not None}))
+                           "previous_webhook_secret_still_signing": row.webhook_secret_previous_sealed is not None}))
 
 
 @api_keys_cli.command("revoke")
@@ -204,23 +205,6 @@ def reset_two_factor_command(username: str) -> None:
     click.echo(f"{username}: two-step sign-in reset; an authenticator app is set up again at the next sign-in")
 
 
-@users_cli.command("reseal-two-factor")
-def reseal_two_factor_command() -> None:
-    """Seal every authenticator secret anew under the newest of SECRET_KEYS.
-
-    Run it after adding a new key, before the old one leaves SECRET_KEYS: a secret sealed under a
-    dropped key opens no more, and its holder needs a reset.
-    """
-    from app.auth.two_factor import reseal_all
-
-    resealed, unreadable = reseal_all(actor="cli")
-    db.session.commit()
-    click.echo(f"{resealed} authenticator secret(s) sealed under the newest key")
-    if unreadable:  # exit 1 (after the commit: the others are sealed anew) so that a script notices
-        fail("No key of SECRET_KEYS opens the secrets of: " + ", ".join(unreadable)
-             + "; reset their two-step sign-in (flask users reset-two-factor NAME)")
-
-
 @users_cli.command("activate")
 @click.argument("username")
 def activate_command(username: str) -> None:
@@ -244,11 +228,36 @@ def verify_audit_command() -> None:
     click.echo(f"audit chain intact: {checked} entries")
 
 
+@secrets_cli.command("reseal")
+def reseal_command() -> None:
+    """Seal the staff authenticator keys and the webhook secrets anew under the newest of SECRET_KEYS.
+
+    Run it after adding a new key at the end of SECRET_KEYS, before the old one leaves: what is
+    sealed under a dropped key opens no more. Exits 1, after sealing the rest, naming what no key opens.
+    """
+    from app.api.service import reseal_webhook_secrets
+    from app.auth.two_factor import reseal_all
+
+    staff, lost_staff = reseal_all(actor="cli")
+    webhooks, lost_keys = reseal_webhook_secrets(actor="cli")
+    db.session.commit()
+    click.echo(f"sealed anew under the newest key: {staff} authenticator key(s), {webhooks} webhook secret(s)")
+    problems = []
+    if lost_staff:
+        problems.append("no key of SECRET_KEYS opens the authenticator keys of " + ", ".join(lost_staff)
+                        + ": reset their two-step sign-in (flask users reset-two-factor NAME)")
+    if lost_keys:
+        problems.append("no key of SECRET_KEYS opens webhook secrets of the API keys " + ", ".join(lost_keys)
+                        + ": rotate them (flask api-keys rotate-secret NAME) and give the business systems the new one")
+    if problems:  # exit 1 after the commit (the others are sealed anew) so that a script notices
+        fail("; ".join(problems))
+
+
 def register_cli(app: Flask) -> None:
     """Attach the command groups to the app."""
     import importlib
 
-    for group in (questionnaires_cli, clients_cli, api_keys_cli, users_cli, audit_cli):
+    for group in (questionnaires_cli, clients_cli, api_keys_cli, users_cli, audit_cli, secrets_cli):
         app.cli.add_command(group)
     for area in ("jobs", "mandatory", "webhooks", "campaigns", "letters", "followup", "stats"):
         importlib.import_module(f"app.{area}.cli").register(app)

@@ -242,18 +242,10 @@ def enrol_authenticator(user) -> str:
     A shortcut for tests about other things: the firm's default (STAFF_TWO_FACTOR_REQUIRED) sends
     an account without one to the set-up page. tests/auth/test_two_factor.py sets one up the real way.
     """
-    from app.auth.two_factor import new_secret, seal
+    from app.auth.two_factor import new_secret
 
-    secret = new_secret()
-    user.totp_secret_sealed, user.totp_enabled_at = seal(secret), utcnow()
-    return secret
-
-
-def authenticator_secret(user) -> str:
-    """The secret the account's authenticator app holds (the server keeps it sealed)."""
-    from app.auth.two_factor import unseal
-
-    return unseal(user.totp_secret_sealed)
+    user.totp_secret, user.totp_enabled_at = new_secret(), utcnow()
+    return user.totp_secret
 
 
 def current_code(user) -> str:
@@ -268,7 +260,7 @@ def current_code(user) -> str:
     from app.auth.models import StaffUser
     from app.auth.two_factor import DRIFT_STEPS
 
-    totp = pyotp.TOTP(authenticator_secret(user))
+    totp = pyotp.TOTP(user.totp_secret)
     last = db.session.scalar(sa.select(StaffUser.totp_last_step).where(StaffUser.id == user.id))
     now = utcnow()
     step = max(totp.timecode(now), (last or 0) + 1)

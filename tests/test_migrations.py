@@ -141,3 +141,37 @@ def test_upgrading_seals_the_secrets_already_set_up_and_the_downgrade_opens_them
         db.engine.dispose()
     assert secret not in sealed and opened == opened_by_newest == secret
     assert back[0] == secret and back[1] is not None
+
+
+def test_upgrading_seals_the_webhook_secrets_and_the_downgrade_opens_them(empty_database_url):
+    """Callbacks go on verifying at the business systems: each key's secrets are sealed as they were."""
+    from flask_migrate import downgrade, upgrade
+
+    from app.api.models import ApiKey
+    from app.api.service import new_webhook_secret
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database_url, "SECRET_KEYS": ["k"]})
+    current, previous = new_webhook_secret(), new_webhook_secret()
+    with app.app_context():
+        upgrade(revision="c5a8f3d1e207")
+        db.session.execute(sa.text(
+            "INSERT INTO api_keys (name, key_prefix, key_hash, created_at, callback_prefixes, frame_origins,"
+            " webhook_secret, webhook_secret_previous) VALUES"
+            " ('rotating', 'p1', 'h', CURRENT_TIMESTAMP, '[]', '[]', :current, :previous),"
+            " ('plain', 'p2', 'h', CURRENT_TIMESTAMP, '[]', '[]', :current, NULL)"),
+            {"current": current, "previous": previous})
+        db.session.commit()
+        upgrade(revision="d7e2b4c9f018")
+        stored = db.session.execute(sa.text(
+            "SELECT name, webhook_secret_sealed, webhook_secret_previous_sealed FROM api_keys ORDER BY name")).all()
+        opened = {row.name: (row.webhook_secret, row.webhook_secret_previous)
+                  for row in db.session.scalars(sa.select(ApiKey))}
+        db.session.commit()
+        downgrade(revision="c5a8f3d1e207")
+        back = db.session.execute(sa.text(
+            "SELECT name, webhook_secret, webhook_secret_previous FROM api_keys ORDER BY name")).all()
+        db.session.remove()
+        db.engine.dispose()
+    assert not any(current in str(value) or previous in str(value) for row in stored for value in row)
+    assert opened == {"rotating": (current, previous), "plain": (current, None)}
+    assert [tuple(row) for row in back] == [("plain", current, None), ("rotating", current, previous)]

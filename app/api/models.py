@@ -7,6 +7,7 @@ from typing import Optional
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app import sealing
 from app.db_types import JSONType, UTCDateTime, utcnow
 from app.extensions import db
 
@@ -28,11 +29,16 @@ class ApiKey(db.Model):
     # URL prefixes callbacks may go to, and origins that may frame the gate page (mandatory mode).
     callback_prefixes: Mapped[list] = mapped_column(JSONType, default=list)
     frame_origins: Mapped[list] = mapped_column(JSONType, default=list)
-    # Standard Webhooks signing secret ("whsec_" + base64 of 24 random bytes). Kept in clear: the
-    # sender needs it to sign. While rotating, the previous secret signs too (two signatures).
-    webhook_secret: Mapped[Optional[str]] = mapped_column(sa.String(100))
-    webhook_secret_previous: Mapped[Optional[str]] = mapped_column(sa.String(100))
+    # Standard Webhooks signing secret ("whsec_" + base64 of 24 random bytes). The sender needs it
+    # to sign, so it cannot be hashed: it is sealed under SECRET_KEYS (app.sealing), since whoever
+    # holds it can forge a completed review's callback. While rotating, the previous secret signs
+    # too (two signatures).
+    webhook_secret_sealed: Mapped[Optional[str]] = mapped_column(sa.String(255))
+    webhook_secret_previous_sealed: Mapped[Optional[str]] = mapped_column(sa.String(255))
     webhook_secret_rotated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # The secrets as they are (None when unset or no key opens them); assigning one seals it.
+    webhook_secret = sealing.Sealed("webhook_secret_sealed", sealing.WEBHOOK)
+    webhook_secret_previous = sealing.Sealed("webhook_secret_previous_sealed", sealing.WEBHOOK)
 
     @property
     def actor(self) -> str:

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
+from app import sealing
 from app.api.models import ApiKey
 from app.audit.service import record
 from app.db_types import utcnow
@@ -135,7 +136,7 @@ def rotate_webhook_secret(name: str, actor: str = "system") -> Optional[ApiKey]:
     row = db.session.scalars(sa.select(ApiKey).where(ApiKey.name == name)).one_or_none()
     if row is None or row.revoked_at is not None:
         return None
-    row.webhook_secret_previous = row.webhook_secret
+    row.webhook_secret_previous_sealed = row.webhook_secret_sealed
     row.webhook_secret = new_webhook_secret()
     row.webhook_secret_rotated_at = utcnow()
     db.session.flush()
@@ -152,3 +153,17 @@ def end_webhook_secret_rotation(name: str, actor: str = "system") -> Optional[Ap
     db.session.flush()
     record(actor, "api_key.end_webhook_secret_rotation", "api_key", row.id, {"name": name})
     return row
+
+
+def reseal_webhook_secrets(actor: str) -> tuple[int, list[str]]:
+    """Seal every key's webhook secrets anew under the newest of SECRET_KEYS (app.sealing).
+
+    Returns how many secrets were sealed anew and the names of the keys with a secret no key opens
+    (rotate theirs: `flask api-keys rotate-secret NAME`, and tell the business system).
+    """
+    resealed, unreadable = sealing.reseal_rows(
+        db.session.scalars(sa.select(ApiKey).order_by(ApiKey.id).with_for_update()),
+        ("webhook_secret_sealed", "webhook_secret_previous_sealed"), sealing.WEBHOOK, lambda row: row.name)
+    db.session.flush()
+    record(actor, "api_key.webhook_secrets_resealed", "api_key", None, {"resealed": resealed, "unreadable": unreadable})
+    return resealed, unreadable

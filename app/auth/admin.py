@@ -11,7 +11,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from app.auth import service, two_factor
+from app.auth import service
 from app.auth.decorators import actor_name, roles_required
 from app.auth.forms import ROLE_LABELS, StaffCreateForm, StaffEditForm
 from app.auth.models import Role, StaffUser
@@ -64,7 +64,7 @@ def _detail_page(user: StaffUser, form: StaffEditForm, status: int):
     return render_template("auth/staff_detail.html", user=user, form=form, own=user.id == current_user.id,
                            open_assigned=open_exceptions_assigned_to(user.id),
                            can_follow_up=can_follow_up(user),
-                           key_unreadable=user.has_two_factor and two_factor.unseal(user.totp_secret_sealed) is None), status
+                           key_unreadable=user.has_two_factor and user.totp_secret is None), status
 
 
 def _refused_button(user: StaffUser, exc: InvalidRequest):

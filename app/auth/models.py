@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app import sealing
 from app.db_types import UTCDateTime, str_enum, utcnow
 from app.extensions import db
 
@@ -57,10 +58,12 @@ class StaffUser(UserMixin, db.Model):
     must_change_password: Mapped[bool] = mapped_column(default=False)
     password_changed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     # Two-step sign-in (MLPS 2.0 asks for two kinds of proof): an authenticator app's TOTP secret
-    # (RFC 6238, base32), sealed under SECRET_KEYS (app.auth.two_factor.seal), set when its holder
+    # (RFC 6238, base32), sealed under SECRET_KEYS (app.sealing), set when its holder
     # confirmed a first code; the time step of the last code accepted, so that a code seen over a
     # shoulder cannot be used again (RFC 6238, 5.2).
     totp_secret_sealed: Mapped[Optional[str]] = mapped_column(sa.String(255))
+    # The secret as the app holds it (None when unset or no key opens it); assigning one seals it.
+    totp_secret = sealing.Sealed("totp_secret_sealed", sealing.STAFF_TOTP)
     totp_enabled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     totp_last_step: Mapped[Optional[int]] = mapped_column(sa.BigInteger)
 

@@ -5,14 +5,11 @@ at sign-in, one of them cryptographic. The password is the first; a TOTP code fr
 phone is the second. An administrator resets a lost phone (app.auth.service.reset_two_factor:
 the console's staff page and `flask users reset-two-factor`).
 
-The app's secret is kept sealed (encrypted and authenticated) under a key derived from SECRET_KEYS,
-never as it is: MLPS 2.0 level 3 asks that authentication data be kept confidential in storage,
-and a TOTP secret, unlike a password, cannot be hashed (the server must compute the codes). A copy
-of the database, a backup or a replica, then holds no second factor.
+The app's secret is kept sealed under SECRET_KEYS (app.sealing), never as it is: unlike a
+password it cannot be hashed, since the server must compute the codes.
 """
 from __future__ import annotations
 
-import base64
 import hmac
 import logging
 import re
@@ -25,11 +22,9 @@ import qrcode
 import qrcode.image.svg
 import sqlalchemy as sa
 from flask import current_app
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives.hashes import SHA256
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app import sealing
 from app.audit.service import record
 from app.auth.models import StaffUser
 from app.db_types import utcnow
@@ -39,43 +34,25 @@ from app.extensions import db
 # typed just as it changed (RFC 6238, 5.2 and 6).
 DRIFT_STEPS = 1
 CODE = re.compile(r"[0-9]{6}")  # ASCII only: \d would take other scripts' digits
-# HKDF's "info": the sealing keys belong to this purpose alone, whatever else SECRET_KEYS signs.
-SEAL_PURPOSE = b"huifang staff TOTP secrets"
-
 log = logging.getLogger(__name__)
 
 
-def _sealing_key(secret_key: str) -> Fernet:
-    key = HKDF(algorithm=SHA256(), length=32, salt=None, info=SEAL_PURPOSE).derive(secret_key.encode())
-    return Fernet(base64.urlsafe_b64encode(key))
-
-
-def _sealer() -> MultiFernet:
-    # SECRET_KEYS lists the oldest first; MultiFernet seals with its first key and opens with any.
-    return MultiFernet([_sealing_key(key) for key in reversed(current_app.config["SECRET_KEYS"])])
-
-
 def seal(secret: str) -> str:
-    """The secret sealed under the newest of SECRET_KEYS (Fernet: AES-128-CBC with HMAC-SHA256)."""
-    return _sealer().encrypt(secret.encode()).decode()
+    """The secret sealed for storage (app.sealing)."""
+    return sealing.seal(secret, sealing.STAFF_TOTP)
 
 
 def unseal(sealed: Optional[str]) -> Optional[str]:
-    """The secret inside a sealed value, or None when no key of SECRET_KEYS opens it (or it is None)."""
-    if sealed is None:
-        return None
-    try:
-        return _sealer().decrypt(sealed.encode()).decode()
-    except InvalidToken:
-        return None
+    """The secret inside a sealed one, or None when no key of SECRET_KEYS opens it (or it is None)."""
+    return sealing.unseal(sealed, sealing.STAFF_TOTP)
 
 
 def secret_of(user: StaffUser) -> Optional[str]:
     """The account's authenticator secret, or None (logged, without the value) when it cannot be opened."""
-    secret = unseal(user.totp_secret_sealed)
+    secret = user.totp_secret
     if secret is None and user.totp_secret_sealed is not None:
         log.error("The TOTP secret of staff account %s opens with none of SECRET_KEYS: was a key dropped "
-                  "before `flask users reseal-two-factor`? Its two-step sign-in must be reset.", user.id)
+                  "before `flask secrets reseal`? Its two-step sign-in must be reset.", user.id)
     return secret
 
 
@@ -85,14 +62,10 @@ def reseal_all(actor: str) -> tuple[int, list[str]]:
     Returns how many were sealed anew and the usernames whose secrets no key opens (their two-step
     sign-in must be reset).
     """
-    sealer, resealed, unreadable = _sealer(), 0, []
-    for user in db.session.scalars(sa.select(StaffUser).where(StaffUser.totp_secret_sealed.is_not(None))
-                                   .order_by(StaffUser.id).with_for_update()):
-        try:
-            user.totp_secret_sealed = sealer.rotate(user.totp_secret_sealed.encode()).decode()
-            resealed += 1
-        except InvalidToken:
-            unreadable.append(user.username)
+    resealed, unreadable = sealing.reseal_rows(
+        db.session.scalars(sa.select(StaffUser).where(StaffUser.totp_secret_sealed.is_not(None))
+                           .order_by(StaffUser.id).with_for_update()),
+        ("totp_secret_sealed",), sealing.STAFF_TOTP, lambda user: user.username)
     db.session.flush()
     record(actor, "staff.two_factor_resealed", "staff_user", None,
            {"resealed": resealed, "unreadable": unreadable})
@@ -170,7 +143,7 @@ def enable(user: StaffUser, secret: str, code: Optional[str], remote_addr: Optio
     step = matching_step(secret, code, utcnow()) if code else None
     if step is None:
         return False
-    user.totp_secret_sealed, user.totp_enabled_at, user.totp_last_step = seal(secret), utcnow(), step
+    user.totp_secret, user.totp_enabled_at, user.totp_last_step = secret, utcnow(), step
     user.end_sessions()
     db.session.flush()
     record(f"staff:{user.username}", "staff.two_factor_enabled", "staff_user", user.id, {}, remote_addr)

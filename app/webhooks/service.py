@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from flask import current_app
 
+from app import sealing
 from app.api.models import ApiKey
 from app.audit.service import record
 from app.db_types import utcnow
@@ -64,8 +65,8 @@ def check_callback_url(api_key: ApiKey, url: object, field: str = "callback_url"
         # No callbacks to arbitrary (e.g. internal) addresses: only where the key's owner allowed.
         allowed = ", ".join(prefixes) if prefixes else "none configured (flask api-keys create --callback-prefix)"
         raise CallbackUrlError(f"{field}: not under an allowed callback prefix of this API key ({allowed})")
-    if not api_key.webhook_secret:
-        raise CallbackUrlError(f"{field}: this API key has no webhook secret yet; run "
+    if not api_key.webhook_secret:  # none yet, or none that SECRET_KEYS opens: a new one mends both
+        raise CallbackUrlError(f"{field}: this API key has no webhook secret this server can use; run "
                                f"`flask api-keys rotate-secret {api_key.name}`")
     if endpoint_disabled(api_key.id, url):
         raise CallbackUrlError(f"{field}: this endpoint answered 410 Gone and is disabled; enable it again "
@@ -223,7 +224,9 @@ class _Pending:
         self.round_attempts = row.round_attempts
         self.last_status_code = row.last_status_code
         self.revoked = row.revoked_at is not None
-        self.keys = [k for k in (row.webhook_secret, row.webhook_secret_previous) if k]
+        # Empty when no key of SECRET_KEYS opens them: signing then fails and the event is retried.
+        self.keys = [k for k in (sealing.unseal(row.webhook_secret_sealed, sealing.WEBHOOK),
+                                 sealing.unseal(row.webhook_secret_previous_sealed, sealing.WEBHOOK)) if k]
 
 
 _EVENT_COLUMNS = ("status", "attempt_count", "round_attempts", "next_attempt_at", "last_status_code",
@@ -246,8 +249,8 @@ def deliver_batch(claimed: list, report) -> None:
     t = WebhookEvent.__table__
     rows = {row.id: row for row in db.session.execute(
         sa.select(t.c.id, t.c.message_id, t.c.api_key_id, t.c.callback_url, t.c.body, t.c.status,
-                  t.c.attempt_count, t.c.round_attempts, t.c.last_status_code, ApiKey.revoked_at, ApiKey.webhook_secret,
-                  ApiKey.webhook_secret_previous)
+                  t.c.attempt_count, t.c.round_attempts, t.c.last_status_code, ApiKey.revoked_at, ApiKey.webhook_secret_sealed,
+                  ApiKey.webhook_secret_previous_sealed)
         .join(ApiKey, ApiKey.id == t.c.api_key_id)
         .where(t.c.id.in_({i for i in event_ids.values() if i is not None}))
     )}

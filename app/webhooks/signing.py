@@ -35,7 +35,7 @@ def headers(secrets: Iterable[Optional[str]], message_id: str, timestamp: int, b
     """The three Standard Webhooks headers, signed with every given secret (current first)."""
     signatures = [sign(s, message_id, timestamp, body) for s in secrets if s]
     if not signatures:
-        raise ValueError("no webhook secret to sign with")
+        raise ValueError("no webhook secret to sign with: none set, or none that SECRET_KEYS opens (flask secrets reseal)")
     return {
         "webhook-id": message_id,
         "webhook-timestamp": str(timestamp),

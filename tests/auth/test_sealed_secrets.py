@@ -15,7 +15,7 @@ from app.auth.routes import SETUP_SECRET
 from app.extensions import db
 from tests.auth.conftest import post_form
 from tests.auth.test_two_factor import setup_secret
-from tests.conftest import authenticator_secret, current_code
+from tests.conftest import current_code
 
 
 @pytest.fixture
@@ -80,12 +80,12 @@ def test_resealing_lets_the_old_key_go(app, enrolled, browser, audit_actions):
     user, password, secret = enrolled
     old_keys = app.config["SECRET_KEYS"]
     app.config["SECRET_KEYS"] = [*old_keys, "a-newer-key"]
-    result = app.test_cli_runner().invoke(args=["users", "reseal-two-factor"])
-    assert result.exit_code == 0 and "1 authenticator secret(s) sealed" in result.output
-    assert audit_actions()[-1] == "staff.two_factor_resealed"
+    result = app.test_cli_runner().invoke(args=["secrets", "reseal"])
+    assert result.exit_code == 0 and "1 authenticator key(s)" in result.output
+    assert audit_actions()[-2:] == ["staff.two_factor_resealed", "api_key.webhook_secrets_resealed"]
     app.config["SECRET_KEYS"] = ["a-newer-key"]
     db.session.refresh(user)
-    assert authenticator_secret(user) == secret
+    assert user.totp_secret == secret
     _page, answer = browser(user.username, password)
     assert answer.headers["Location"] == "/console/"
 
@@ -94,20 +94,20 @@ def test_resealing_names_the_accounts_no_key_opens_and_exits_1(app, make_staff):
     readable, _ = make_staff(username="readable.one")
     lost, _ = make_staff(username="lost.one")
     app.config["SECRET_KEYS"] = ["gone-key"]
-    lost.totp_secret_sealed = two_factor.seal(two_factor.new_secret())
+    lost.totp_secret = two_factor.new_secret()
     db.session.commit()
     app.config["SECRET_KEYS"] = ["test-signing-key", "the-next-key"]
-    result = app.test_cli_runner().invoke(args=["users", "reseal-two-factor"])
+    result = app.test_cli_runner().invoke(args=["secrets", "reseal"])
     assert result.exit_code == 1 and "lost.one" in result.output and "readable.one" not in result.output
     app.config["SECRET_KEYS"] = ["the-next-key"]
     db.session.refresh(readable)
-    assert authenticator_secret(readable) is not None
+    assert readable.totp_secret is not None
 
 
 def test_a_secret_no_key_opens_asks_for_a_reset_and_counts_no_wrong_try(app, make_staff, browser, audit_actions,
                                                                         caplog):
     user, password = make_staff()
-    secret = authenticator_secret(user)
+    secret = user.totp_secret
     code = current_code(user)
     app.config["SECRET_KEYS"] = ["a-key-that-never-sealed-it"]
     page, waiting = browser(user.username, password, code=None)
@@ -126,7 +126,7 @@ def test_the_staff_page_tells_an_administrator_which_key_no_longer_opens(app, ma
     console, _ = browser(admin.username, admin_password)
     assert 'id="key-unreadable"' not in console.get(f"/console/staff/{member.id}").get_data(as_text=True)
     app.config["SECRET_KEYS"] = ["gone-key"]
-    member.totp_secret_sealed = two_factor.seal(two_factor.new_secret())
+    member.totp_secret = two_factor.new_secret()
     db.session.commit()
     app.config["SECRET_KEYS"] = ["test-signing-key"]
     html = console.get(f"/console/staff/{member.id}").get_data(as_text=True)

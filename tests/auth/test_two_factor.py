@@ -16,7 +16,7 @@ from app.auth.routes import PENDING
 from app.db_types import utcnow
 from app.extensions import db
 from tests.auth.conftest import post_form
-from tests.conftest import authenticator_secret, csrf_from, current_code, wrong_code
+from tests.conftest import csrf_from, current_code, wrong_code
 
 WRONG = "not the password at all"
 
@@ -75,7 +75,7 @@ def test_two_requests_with_one_code_sign_in_once_even_when_the_first_is_not_yet_
     """The last step is spent by a conditional UPDATE: a request that loaded the account before the
     other spent the code still finds it spent."""
     user, _password = make_staff()
-    code, secret = current_code(user), authenticator_secret(user)
+    code, secret = current_code(user), user.totp_secret
     assert two_factor.use_code(user, secret, code) is True
     set_committed_value(user, "totp_last_step", None)  # what a request that loaded the row earlier holds
     assert two_factor.use_code(user, secret, code) is False
@@ -95,7 +95,7 @@ def test_wrong_codes_lock_the_account_though_the_password_was_right_each_time(ma
     """A right password does not start the count afresh while the code is wrong: whoever has the
     password gets five guesses at the code per lock, not five per sign-in."""
     user, password = make_staff()
-    statuses = [browser(user.username, password, code=wrong_code(authenticator_secret(user)))[1].status_code for _ in range(5)]
+    statuses = [browser(user.username, password, code=wrong_code(user.totp_secret))[1].status_code for _ in range(5)]
     assert statuses == [401] * 5
     db.session.refresh(user)
     assert user.is_locked(utcnow()) and "staff.locked" in audit_actions()
@@ -106,7 +106,7 @@ def test_a_lock_that_falls_between_the_two_steps_ends_the_sign_in(make_staff, br
     user, password = make_staff()
     waiting, _answer = browser(user.username, password, code=None)
     for _ in range(5):
-        browser(user.username, password, code=wrong_code(authenticator_secret(user)))
+        browser(user.username, password, code=wrong_code(user.totp_secret))
     answer = post_form(waiting, "/login/code", code=current_code(user))
     assert (answer.status_code, answer.headers["Location"]) == (303, "/login")
     assert "locked for 15 minutes" in waiting.get("/login").get_data(as_text=True)
@@ -156,7 +156,7 @@ def test_setting_up_takes_the_apps_first_code_and_signs_out_other_browsers(fresh
                        code=pyotp.TOTP(secret).now())
     assert (answer.status_code, answer.headers["Location"]) == (303, "/console/clients")
     db.session.refresh(user)
-    assert user.has_two_factor and authenticator_secret(user) == secret
+    assert user.has_two_factor and user.totp_secret == secret
     assert audit_actions()[-1] == "staff.two_factor_enabled"
     assert page.get("/console/clients").status_code == 200
     assert other.get("/console/clients").headers["Location"].startswith("/login")
@@ -272,7 +272,7 @@ def test_a_session_from_before_the_code_step_cannot_skip_it(make_staff, browser)
 def test_an_expired_lock_lets_the_right_code_in(make_staff, browser):
     user, password = make_staff()
     for _ in range(5):
-        browser(user.username, password, code=wrong_code(authenticator_secret(user)))
+        browser(user.username, password, code=wrong_code(user.totp_secret))
     db.session.refresh(user)
     user.locked_until = utcnow() - timedelta(seconds=1)
     db.session.commit()

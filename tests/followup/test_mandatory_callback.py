@@ -35,7 +35,7 @@ CLOSE = {"outcome": "client_misunderstanding", "note": "客户误解，已解释
 @pytest.fixture
 def secret(api_key) -> str:
     """The webhook secret of the shared `api_key` fixture (callback prefix http://127.0.0.1:)."""
-    return db.session.scalars(sa.select(ApiKey.webhook_secret).where(ApiKey.name == "test-system")).one()
+    return db.session.scalars(sa.select(ApiKey).where(ApiKey.name == "test-system")).one().webhook_secret
 
 
 @pytest.fixture
