@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
-# HKDF's "info" per purpose: a key derived for one never opens what another sealed. The TOTP
-# purpose's bytes are also in migration c5a8f3d1e207, which sealed the keys set up before it.
+# HKDF's "info" per purpose: a key derived for one never opens what another sealed. Never change
+# them: the migrations that sealed the values made before (c5a8f3d1e207, d7e2b4c9f018) hold them too.
 STAFF_TOTP = b"huifang staff TOTP secrets"
 WEBHOOK = b"huifang webhook secrets"
 
