@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime, timezone
 from typing import Optional
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
@@ -44,22 +45,60 @@ def load_user(session_id: str):
 
     A console session ends after STAFF_IDLE_MINUTES without a request and STAFF_SESSION_HOURS after
     sign-in (MLPS 2.0: sessions end on their own), and when its token is no longer the account's.
+    The hook below ends a timed-out session first and audits it; the check here covers a request
+    whose hooks were cut short (a CSRF or rate-limit refusal) before it ran.
     """
     now = int(time.time())
-    config = current_app.config
-    signed_in_at, last_seen = session.get(SIGNED_IN_AT, 0), session.get(LAST_SEEN, 0)
-    if now - last_seen > config["STAFF_IDLE_MINUTES"] * 60 or now - signed_in_at > config["STAFF_SESSION_HOURS"] * 3600:
-        _end_session(_("You were signed out after %(num)d minutes without activity.", num=config["STAFF_IDLE_MINUTES"])
-                     if now - signed_in_at <= config["STAFF_SESSION_HOURS"] * 3600
-                     else _("You were signed out %(num)d hours after signing in.", num=config["STAFF_SESSION_HOURS"]))
+    timed_out = _timed_out(now)
+    if timed_out:
+        _end_session(_timeout_message(timed_out))
         return None
     user = user_for_session(session_id)
     if user is None:
         _end_session(_("Your password was changed or your account was deactivated; please sign in again."))
         return None
-    if now - last_seen >= 60:  # rewrite the cookie at most once a minute
+    if now - session.get(LAST_SEEN, 0) >= 60:  # rewrite the cookie at most once a minute
         session[LAST_SEEN] = now
     return user
+
+
+def _timed_out(now: int) -> Optional[tuple[str, int]]:
+    """Why and when (seconds since the epoch) the session's time ran out: ("idle" | "absolute", at), or None."""
+    config = current_app.config
+    idle_end = session.get(LAST_SEEN, 0) + config["STAFF_IDLE_MINUTES"] * 60
+    absolute_end = session.get(SIGNED_IN_AT, 0) + config["STAFF_SESSION_HOURS"] * 3600
+    if now <= min(idle_end, absolute_end):
+        return None
+    return ("absolute", absolute_end) if absolute_end <= idle_end else ("idle", idle_end)
+
+
+def _timeout_message(timed_out: tuple[str, int]) -> str:
+    config = current_app.config
+    if timed_out[0] == "idle":
+        return _("You were signed out after %(num)d minutes without activity.", num=config["STAFF_IDLE_MINUTES"])
+    return _("You were signed out %(num)d hours after signing in.", num=config["STAFF_SESSION_HOURS"])
+
+
+@bp.before_app_request
+def _end_timed_out_session():
+    """End a console session whose time ran out, and audit it when its browser comes back.
+
+    Runs before anything else of the request has written, so its own commit carries the entry alone.
+    A session whose browser never comes back leaves no entry: the cookie is the only copy of it.
+    """
+    if "_user_id" not in session:  # the clients' pages: one dict lookup
+        return None
+    timed_out = _timed_out(int(time.time()))
+    if timed_out is None:
+        return None
+    user = user_for_session(session["_user_id"])  # None: already ended by a password change or reset
+    _end_session(_timeout_message(timed_out))
+    if user is not None:
+        record(f"staff:{user.username}", "staff.session_expired", "staff_user", user.id,
+               {"reason": timed_out[0], "ended_at": datetime.fromtimestamp(timed_out[1], timezone.utc).isoformat()},
+               request.remote_addr)
+        db.session.commit()
+    return None
 
 
 def _end_session(message: str) -> None:

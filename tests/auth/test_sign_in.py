@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
+from app.audit.models import AuditEntry
 from app.auth.models import Role
 from app.auth.routes import LAST_SEEN, SIGNED_IN_AT
 from app.console.forms import FIRM_TZ
@@ -120,6 +122,32 @@ def test_a_session_ends_after_thirty_idle_minutes(make_staff, browser):
     assert page.request.path == "/login"
     assert "signed out after 30 minutes without activity" in page.get_data(as_text=True)
     assert signed_in.get("/console/").status_code == 302  # still signed out: the session was cleared
+
+
+@pytest.mark.parametrize("reason, seen_ago, since_ago, ended_ago", [
+    ("idle", 31 * 60, 31 * 60, 60),
+    ("absolute", 10, 12 * 3600 + 5, 5),
+])
+def test_a_timed_out_session_is_audited_when_its_browser_comes_back(make_staff, browser, reason, seen_ago,
+                                                                    since_ago, ended_ago):
+    user, password = make_staff()
+    signed_in, _answer = browser(user.username, password)
+    _age_session(signed_in, seen_ago=seen_ago, since_ago=since_ago)
+    signed_in.get("/console/")
+    entry = db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).one()
+    assert (entry.action, entry.actor, entry.object_id, entry.details["reason"]) == (
+        "staff.session_expired", f"staff:{user.username}", str(user.id), reason)
+    ended = datetime.fromisoformat(entry.details["ended_at"])
+    assert abs((utcnow() - ended).total_seconds() - ended_ago) < 5
+
+
+def test_a_live_session_writes_no_audit_entry(make_staff, browser):
+    user, password = make_staff()
+    signed_in, _answer = browser(user.username, password)
+    _age_session(signed_in, seen_ago=29 * 60, since_ago=29 * 60)
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))
+    assert signed_in.get("/console/").status_code == 200
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == before
 
 
 def test_a_request_keeps_a_session_alive(make_staff, browser):
