@@ -136,7 +136,8 @@ def rotate_webhook_secret(name: str, actor: str = "system") -> Optional[ApiKey]:
     row = db.session.scalars(sa.select(ApiKey).where(ApiKey.name == name)).one_or_none()
     if row is None or row.revoked_at is not None:
         return None
-    row.webhook_secret_previous_sealed = row.webhook_secret_sealed
+    # The current secret goes on signing beside the new one, unless no key of SECRET_KEYS opens it.
+    row.webhook_secret_previous_sealed = row.webhook_secret_sealed if row.webhook_secret else None
     row.webhook_secret = new_webhook_secret()
     row.webhook_secret_rotated_at = utcnow()
     db.session.flush()

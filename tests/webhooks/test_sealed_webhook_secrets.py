@@ -90,3 +90,14 @@ def test_the_key_page_tells_an_administrator_a_secret_no_longer_opens(app, hook_
     app.config["SECRET_KEYS"] = ["test-signing-key"]
     html = client.get(page).get_data(as_text=True)
     assert 'id="secret-unreadable"' in html and "Rotate the webhook secret" in html
+
+
+def test_rotating_a_secret_no_key_opens_leaves_no_previous_one(app, hook_key):
+    app.config["SECRET_KEYS"] = ["gone-key"]
+    hook_key[0].webhook_secret = "whsec_" + "C" * 32
+    db.session.commit()
+    app.config["SECRET_KEYS"] = ["test-signing-key"]
+    row = rotate_webhook_secret(hook_key[0].name)
+    db.session.commit()
+    assert row.webhook_secret.startswith("whsec_") and row.webhook_secret_previous_sealed is None
+
