@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import secrets
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -29,16 +30,26 @@ def empty_database_url(tmp_path):
     admin.dispose()
 
 
+@contextmanager
+def app_on(database_url: str, secret_keys=("t",)):
+    """An app on the test's own database, inside its context; its connections closed at the end,
+    so that the database can be dropped."""
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEYS": list(secret_keys)})
+    with app.app_context():
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
 @pytest.fixture
 def migrated_app(empty_database_url):
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database_url, "SECRET_KEYS": ["t"]})
-    with app.app_context():
-        from flask_migrate import upgrade
+    from flask_migrate import upgrade
 
+    with app_on(empty_database_url) as app:
         upgrade()
         yield app
-        db.session.remove()
-        db.engine.dispose()
 
 
 def test_migrations_match_the_models(migrated_app):
@@ -66,8 +77,7 @@ def test_upgrading_gives_existing_staff_their_own_session_tokens(empty_database_
     """Accounts made before the lifecycle columns get a random token each, no lock and no forced change."""
     from flask_migrate import upgrade
 
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database_url, "SECRET_KEYS": ["t"]})
-    with app.app_context():
+    with app_on(empty_database_url):
         upgrade(revision="40316845617e")
         for name in ("a", "b"):
             db.session.execute(sa.text(
@@ -77,8 +87,6 @@ def test_upgrading_gives_existing_staff_their_own_session_tokens(empty_database_
         upgrade()
         rows = db.session.execute(sa.text(
             "SELECT session_token, failed_sign_ins, must_change_password FROM staff_users")).all()
-        db.session.remove()
-        db.engine.dispose()
     tokens = {row[0] for row in rows}
     assert len(tokens) == 2 and all(len(token) == 32 for token in tokens)
     assert {(row[1], bool(row[2])) for row in rows} == {(0, False)}
@@ -89,8 +97,7 @@ def test_two_step_sign_in_comes_unset_for_existing_staff_and_goes_back_down(empt
     console page); the downgrade drops the columns and keeps the accounts."""
     from flask_migrate import downgrade, upgrade
 
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database_url, "SECRET_KEYS": ["t"]})
-    with app.app_context():
+    with app_on(empty_database_url):
         upgrade(revision="7c1d2e9a4b30")
         db.session.execute(sa.text(
             "INSERT INTO staff_users (username, display_name, password_hash, role, active, created_at, session_token,"
@@ -104,8 +111,6 @@ def test_two_step_sign_in_comes_unset_for_existing_staff_and_goes_back_down(empt
         downgrade(revision="7c1d2e9a4b30")
         columns = {column["name"] for column in sa.inspect(db.engine).get_columns("staff_users")}
         kept = db.session.execute(sa.text("SELECT username FROM staff_users")).scalars().all()
-        db.session.remove()
-        db.engine.dispose()
     assert [tuple(row) for row in upgraded] == [("a", None, None, None)]
     assert not {"totp_secret", "totp_enabled_at", "totp_last_step"} & columns and kept == ["a"]
 
@@ -117,10 +122,8 @@ def test_upgrading_seals_the_secrets_already_set_up_and_the_downgrade_opens_them
 
     from app.auth import two_factor
 
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database_url,
-                      "SECRET_KEYS": ["older", "newest"]})
     secret = two_factor.new_secret()
-    with app.app_context():
+    with app_on(empty_database_url, ["older", "newest"]) as app:
         upgrade(revision="9e4b6a1c2d57")
         db.session.execute(sa.text(
             "INSERT INTO staff_users (username, display_name, password_hash, role, active, created_at, session_token,"
@@ -137,8 +140,6 @@ def test_upgrading_seals_the_secrets_already_set_up_and_the_downgrade_opens_them
         db.session.commit()
         downgrade(revision="9e4b6a1c2d57")
         back = db.session.execute(sa.text("SELECT totp_secret, totp_enabled_at FROM staff_users")).one()
-        db.session.remove()
-        db.engine.dispose()
     assert secret not in sealed and opened == opened_by_newest == secret
     assert back[0] == secret and back[1] is not None
 
@@ -150,9 +151,8 @@ def test_upgrading_seals_the_webhook_secrets_and_the_downgrade_opens_them(empty_
     from app.api.models import ApiKey
     from app.api.service import new_webhook_secret
 
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database_url, "SECRET_KEYS": ["k"]})
     current, previous = new_webhook_secret(), new_webhook_secret()
-    with app.app_context():
+    with app_on(empty_database_url, ["k"]):
         upgrade(revision="c5a8f3d1e207")
         db.session.execute(sa.text(
             "INSERT INTO api_keys (name, key_prefix, key_hash, created_at, callback_prefixes, frame_origins,"
@@ -170,8 +170,6 @@ def test_upgrading_seals_the_webhook_secrets_and_the_downgrade_opens_them(empty_
         downgrade(revision="c5a8f3d1e207")
         back = db.session.execute(sa.text(
             "SELECT name, webhook_secret, webhook_secret_previous FROM api_keys ORDER BY name")).all()
-        db.session.remove()
-        db.engine.dispose()
     assert not any(current in str(value) or previous in str(value) for row in stored for value in row)
     assert opened == {"rotating": (current, previous), "plain": (current, None)}
     assert [tuple(row) for row in back] == [("plain", current, None), ("rotating", current, previous)]
