@@ -1,6 +1,8 @@
 """Fixtures for the staff account tests: browsers of their own and the audit trail's actions."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 from flask import g
@@ -61,3 +63,8 @@ def post_form(browser, path: str, page_path: str | None = None, **data):
     """POST a form of the page at page_path (default: path) with its CSRF token."""
     token = csrf_from(browser.get(page_path or path).get_data(as_text=True))
     return browser.post(path, data={**data, "csrf_token": token})
+
+
+def setup_secret(page_html: str) -> str:
+    """The key the set-up page shows for typing into an app."""
+    return re.search(r'<code class="totp-secret" lang="en">([A-Z2-7 ]+)</code>', page_html).group(1).replace(" ", "")

@@ -13,8 +13,7 @@ from app.auth import two_factor
 from app.auth.models import StaffUser
 from app.auth.routes import SETUP_SECRET
 from app.extensions import db
-from tests.auth.conftest import post_form
-from tests.auth.test_two_factor import setup_secret
+from tests.auth.conftest import post_form, setup_secret
 from tests.conftest import current_code
 
 

@@ -15,15 +15,10 @@ from app.auth.models import Role
 from app.auth.routes import PENDING
 from app.db_types import utcnow
 from app.extensions import db
-from tests.auth.conftest import post_form
+from tests.auth.conftest import post_form, setup_secret
 from tests.conftest import csrf_from, current_code, wrong_code
 
 WRONG = "not the password at all"
-
-
-def setup_secret(page_html: str) -> str:
-    """The key the set-up page shows for typing into an app."""
-    return re.search(r'<code class="totp-secret" lang="en">([A-Z2-7 ]+)</code>', page_html).group(1).replace(" ", "")
 
 
 @pytest.fixture
