@@ -98,3 +98,6 @@ class Config:
     STAFF_TWO_FACTOR_REQUIRED = os.environ.get("STAFF_TWO_FACTOR_REQUIRED", "1") == "1"
     # The name authenticator apps show above the account's codes.
     STAFF_TOTP_ISSUER = os.environ.get("STAFF_TOTP_ISSUER", "Huifang")
+    # Where `flask backup create` writes (7.5.2); empty: backups/ in the instance folder. Best on
+    # another disk, copied off the machine.
+    BACKUP_DIR = os.environ.get("BACKUP_DIR")

@@ -60,6 +60,7 @@ def app(test_database, tmp_path):
         "RATELIMIT_ENABLED": False,
         "SERVER_NAME": "localhost",
         "INSTANCE_TMP": str(tmp_path),
+        "BACKUP_DIR": str(tmp_path / "backups"),
         # Cheap password hashing: the tests check behaviour, not argon2's cost.
         "ARGON2_TIME_COST": 1,
         "ARGON2_MEMORY_COST": 1024,
@@ -234,6 +235,27 @@ def printed_letter(letter_invitation):
         return letter_for_invitation(invitation.id), batch
 
     return make
+
+
+@pytest.fixture
+def drop_guards(app):
+    """A callable that lets audit_log rows be changed: what a tamperer with database rights does first.
+
+    PostgreSQL's run shares one database, whose reset between tests keeps the triggers as they are:
+    the guard is enabled again after the test.
+    """
+    def drop() -> None:
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(sa.text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change"))
+        else:
+            db.session.execute(sa.text("DROP TRIGGER audit_log_no_update"))
+            db.session.execute(sa.text("DROP TRIGGER audit_log_no_delete"))
+
+    yield drop
+    if db.engine.dialect.name == "postgresql":
+        db.session.rollback()
+        db.session.execute(sa.text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change"))
+        db.session.commit()
 
 
 def enrol_authenticator(user) -> str:

@@ -17,15 +17,6 @@ def write_entries(n: int) -> None:
     db.session.commit()
 
 
-def drop_guards() -> None:
-    """What a tamperer with database rights would do first."""
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(sa.text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change"))
-    else:
-        db.session.execute(sa.text("DROP TRIGGER audit_log_no_update"))
-        db.session.execute(sa.text("DROP TRIGGER audit_log_no_delete"))
-
-
 def test_chain_links_every_entry_to_the_previous_one(app):
     write_entries(3)
     entries = db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.seq)).all()
@@ -72,7 +63,7 @@ def test_database_refuses_to_change_the_audit_log(app, statement):
     ("DELETE FROM audit_log WHERE seq = 2", 2),
     ("DELETE FROM audit_log WHERE seq = 4", 4),
 ])
-def test_verify_names_the_first_tampered_entry(app, statement, seq):
+def test_verify_names_the_first_tampered_entry(app, drop_guards, statement, seq):
     write_entries(4)
     drop_guards()
     db.session.execute(sa.text(statement))
@@ -81,7 +72,7 @@ def test_verify_names_the_first_tampered_entry(app, statement, seq):
     assert broken is not None and broken.seq == seq
 
 
-def test_verify_command_fails_naming_the_row(app):
+def test_verify_command_fails_naming_the_row(app, drop_guards):
     write_entries(3)
     drop_guards()
     db.session.execute(sa.text("UPDATE audit_log SET action = 'nothing' WHERE seq = 2"))

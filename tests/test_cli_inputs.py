@@ -119,7 +119,22 @@ def good_arguments(name: str, s: Seeded, files: Path) -> dict[str, list[str]]:
     }
     for campaign_command in ("cancel", "pause", "resume", "run", "start", "status"):
         table[f"campaigns {campaign_command}"] = {"campaign_id": [str(s.campaign_id)]}
+    table["backup create"] = {"directory": ["--to", str(files / "backups")], "keep": ["--keep", "3"]}
+    table["backup list"] = {"directory": ["--in", str(files / "backups")]}
+    if name == "backup check":
+        table[name] = {"backup_file": [a_backup(files)]}
+    if name == "backup restore":
+        table[name] = {"backup_file": [a_backup(files)], "replace": ["--replace"], "yes": ["--yes"]}
     return table.get(name, {})
+
+
+def a_backup(files: Path) -> str:
+    """A backup of the test's database, for the commands that read one."""
+    from app.backup.service import create_backup
+
+    backup, _pruned = create_backup("test", files / "backups")
+    db.session.commit()
+    return str(backup.path)
 
 
 def argv(name: str, arguments: dict[str, list[str]]) -> list[str]:

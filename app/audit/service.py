@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Iterator, Optional
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from app.audit.models import GENESIS_HASH, AuditChainHead, AuditEntry
 from app.db_types import utcnow
@@ -107,25 +108,30 @@ class ChainBreak:
     reason: str
 
 
-def _entries_in_order(batch: int = 1000) -> Iterator[AuditEntry]:
+def _entries_in_order(session: Session, batch: int = 1000) -> Iterator[AuditEntry]:
     last = 0
     while True:
-        rows = db.session.scalars(
+        rows = session.scalars(
             sa.select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch)
         ).all()
         if not rows:
             return
         yield from rows
         last = rows[-1].seq
-        db.session.expunge_all()
+        session.expunge_all()
 
 
-def verify_chain() -> tuple[int, Optional[ChainBreak]]:
-    """Recompute the chain from the start; return entries checked and the first break, if any."""
+def verify_chain(session: Optional[Session] = None) -> tuple[int, Optional[ChainBreak]]:
+    """Recompute the chain from the start; return entries checked and the first break, if any.
+
+    session: another database's (a backup being checked); the app's own by default.
+    """
+    if session is None:
+        session = db.session
     prev = GENESIS_HASH
     expected_seq = 1
     checked = 0
-    for entry in _entries_in_order():
+    for entry in _entries_in_order(session):
         if entry.seq != expected_seq:
             return checked, ChainBreak(expected_seq, entry.id, f"entry {expected_seq} is missing")
         if entry.prev_hash != prev:
@@ -137,7 +143,7 @@ def verify_chain() -> tuple[int, Optional[ChainBreak]]:
         prev = entry.entry_hash
         expected_seq += 1
         checked += 1
-    head = db.session.get(AuditChainHead, 1)
+    head = session.get(AuditChainHead, 1)
     if head is not None and (head.last_seq != checked or head.last_hash != prev):
         return checked, ChainBreak(checked + 1, 0, "entries after the last one were removed")
     return checked, None
