@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian/Ubuntu packages Huifang needs, or print the command when not root.
 #   scripts/system-deps.sh run    — what serving needs: WeasyPrint's libraries, HarfBuzz subsetting, a CJK font
+#                                   (and PostgreSQL's client programs when DATABASE_URL names PostgreSQL)
 #   scripts/system-deps.sh test   — also what the tests use: Chromium, poppler-utils, zbar-tools, Redis
 set -euo pipefail
 mode="${1:-run}"
@@ -8,6 +9,8 @@ packages=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fon
           shared-mime-info fontconfig)
 if [ "$mode" = "test" ]; then
   packages+=(chromium poppler-utils zbar-tools postgresql-client redis-server)
+elif [[ "${DATABASE_URL:-}" == postgres* ]]; then
+  packages+=(postgresql-client)  # pg_dump and pg_restore, for `flask backup`
 fi
 missing=()
 for p in "${packages[@]}"; do

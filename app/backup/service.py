@@ -336,6 +336,7 @@ def _check(backup: Backup, found: Contents) -> None:
 
 
 def _contents_of_postgresql_dump(path: Path, scratch_url: Optional[str]) -> Contents:
+    _program("pg_restore")  # a missing program is the machine's problem, not a failed check
     if scratch_url:
         url = postgresql_url(scratch_url)
         _require_empty(url)
@@ -381,7 +382,10 @@ def _require_empty(url: URL) -> None:
 
 
 def _restore_and_read(path: Path, url: URL) -> Contents:
-    _pg_restore(path, url)
+    try:
+        _pg_restore(path, url)
+    except BackupError as exc:  # a backup that does not restore is a failed check, audited
+        raise CheckFailed(f"{path.name} does not restore: {exc}") from None
     engine = sa.create_engine(url, poolclass=NullPool)
     try:
         with Session(engine) as session:

@@ -201,6 +201,22 @@ def test_check_finds_a_damaged_file_and_audits_the_failure(flask_cli, folder):
     assert last.action == "backup.check_failed" and "damaged" in last.details["reason"]
 
 
+@postgresql_only("a dump that pg_restore refuses")
+def test_check_finds_a_dump_that_does_not_restore(flask_cli, folder, reviewed):
+    reviewed(3)
+    flask_cli("backup", "create")
+    [data] = backup_files(folder)
+    body = bytearray(data.read_bytes())
+    body[len(body) // 2: len(body) // 2 + 64] = bytes(64)  # the compressed table data, zeroed
+    data.write_bytes(bytes(body))
+    rewrite_manifest(data, lambda m: m.update(zip(("sha256", "bytes"), service.file_digest(data))))
+    result = flask_cli("backup", "check", str(data))
+    assert result.exit_code == 1
+    assert f"{data.name} does not restore: pg_restore failed:" in result.output
+    last = db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.seq.desc())).first()
+    assert last.action == "backup.check_failed"
+
+
 def test_check_refuses_a_file_that_is_not_a_backup(flask_cli, tmp_path):
     stray = tmp_path / "notes.sqlite3"
     stray.write_bytes(b"not a database")
