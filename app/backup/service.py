@@ -44,7 +44,7 @@ BACKUP_FORMAT = "huifang-backup/1"
 EXTENSIONS = {"sqlite": ".sqlite3", "postgresql": ".dump"}
 # The tables whose row counts a manifest records: the review record and who acted on it.
 COUNTED_TABLES = ("clients", "invitations", "responses", "review_registrations", "review_exceptions",
-                  "exception_followups", "archive_register", "letters", "staff_users", "audit_log")
+                  "exception_followups", "archive_register", "letters", "letter_scans", "staff_users", "audit_log")
 # A restore that would wait for the running app's locks gives up instead of hanging (PGOPTIONS).
 RESTORE_LOCK_TIMEOUT = "10s"
 
