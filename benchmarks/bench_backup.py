@@ -175,7 +175,7 @@ def run_backend(backend: str, reviews: int) -> None:
             bare_copy(db.engine, bare)
             bare_seconds = time.perf_counter() - started
             started = time.perf_counter()
-            backup, _ = create_backup("bench")
+            backup = create_backup("bench")
             db.session.commit()
             create_seconds = time.perf_counter() - started
             print(f"[{backend}] create_backup: {create_seconds:.2f} s, {backup.manifest['bytes'] / 1e6:.1f} MB "

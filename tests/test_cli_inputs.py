@@ -132,7 +132,7 @@ def a_backup(files: Path) -> str:
     """A backup of the test's database, for the commands that read one."""
     from app.backup.service import create_backup
 
-    backup, _pruned = create_backup("test", files / "backups")
+    backup = create_backup("test", files / "backups")
     db.session.commit()
     return str(backup.path)
 

@@ -35,27 +35,30 @@ def _keys_warning(contents) -> None:
 
 @backup_cli.command("create")
 @click.option("--to", "directory", type=FOLDER, help="Folder to write into (default: BACKUP_DIR, else instance/backups).")
-@click.option("--keep", type=COUNT, help="Then delete all but the newest KEEP backups in that folder.")
 @click.option("--check", is_flag=True, help="Then check it by restoring it (PostgreSQL: into a scratch database).")
-def create_command(directory: Optional[Path], keep: Optional[int], check: bool) -> None:
+@click.option("--keep", type=COUNT, help="Then, if all went well, delete all but the newest KEEP backups in that folder.")
+def create_command(directory: Optional[Path], check: bool, keep: Optional[int]) -> None:
     """Back the database up: a consistent copy taken while the app serves, with its manifest."""
-    from app.backup.service import BackupError, create_backup
+    from app.backup.service import BackupError, create_backup, prune_backups
 
     try:
-        backup, pruned = create_backup("cli", directory, keep)
+        backup = create_backup("cli", directory)
     except BackupError as exc:
         fail(f"no backup made: {exc}")
     db.session.commit()
     contents = backup.contents
     click.echo(f"backup written: {backup.path} ({_size(backup.manifest['bytes'])}, "
                f"sha256 {backup.manifest['sha256'][:16]}…): {_describe(contents)}")
-    for name in pruned:
-        click.echo(f"deleted the older backup {name}")
+    # Older backups are deleted only after this one is known good: a failure below keeps them all.
     if contents.audit_break:
         fail(f"the database's audit chain is broken at {contents.audit_break}; the backup holds it as it is "
-             f"(flask audit verify)")
+             f"(flask audit verify); no older backup deleted")
     if check:
-        _check(backup.path, None)
+        _check(backup.path, None, failed_too="; no older backup deleted")
+    if keep:
+        for name in prune_backups("cli", keep, backup.path.parent):
+            click.echo(f"deleted the older backup {name}")
+        db.session.commit()
 
 
 @backup_cli.command("check")
@@ -67,14 +70,14 @@ def check_command(backup_file: Path, scratch_url: Optional[str]) -> None:
     _check(backup_file, scratch_url)
 
 
-def _check(path: Path, scratch_url: Optional[str]) -> None:
+def _check(path: Path, scratch_url: Optional[str], failed_too: str = "") -> None:
     from app.backup.service import BackupError, check_backup
 
     try:
         backup, found = check_backup(path, "cli", scratch_url)
     except BackupError as exc:
         db.session.commit()  # the failed check is audited
-        fail(f"backup check failed: {exc}")
+        fail(f"backup check failed: {exc}{failed_too}")
     db.session.commit()
     click.echo(f"backup checked, restored and whole: {backup.path.name}: {_describe(found)}")
     _keys_warning(found)

@@ -171,20 +171,17 @@ def _has_column(inspector: sa.Inspector, column) -> bool:
 
 # --- making a backup ----------------------------------------------------------------------------
 
-def create_backup(actor: str, directory: Optional[Path] = None, keep: Optional[int] = None) -> tuple[Backup, list[str]]:
-    """Back the app's database up into directory; prune to the newest `keep`; audited. Flushes.
-
-    Returns the backup and the names of the backups pruned.
-    """
+def create_backup(actor: str, directory: Optional[Path] = None) -> Backup:
+    """Back the app's database up into directory (default: backup_dir()); audited. Flushes."""
     directory = Path(directory or backup_dir())
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return _create(actor, directory, keep)
+        return _create(actor, directory)
     except OSError as exc:
         raise BackupError(f"cannot write into {directory}: {exc.strerror or exc}") from None
 
 
-def _create(actor: str, directory: Path, keep: Optional[int]) -> tuple[Backup, list[str]]:
+def _create(actor: str, directory: Path) -> Backup:
     engine = db.engine
     backend = engine.dialect.name
     taken_at = utcnow()
@@ -203,13 +200,11 @@ def _create(actor: str, directory: Path, keep: Optional[int]) -> tuple[Backup, l
     with _partial(data.with_suffix(".json")) as partial:
         partial.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
         os.replace(partial, data.with_suffix(".json"))
-    backup = Backup(data, manifest)
-    pruned = prune_backups(directory, keep) if keep else []
     record(actor, "backup.created", "backup", name, details={
         "file": data.name, "bytes": size, "sha256": digest, "audit_entries": contents.audit_entries,
-        "audit_break": contents.audit_break, "pruned": pruned,
+        "audit_break": contents.audit_break,
     })
-    return backup, pruned
+    return Backup(data, manifest)
 
 
 @contextmanager
@@ -466,13 +461,15 @@ def list_backups(directory: Optional[Path] = None) -> list[Backup]:
     return sorted(found, key=lambda backup: backup.manifest.get("created_at", ""), reverse=True)
 
 
-def prune_backups(directory: Path, keep: int) -> list[str]:
-    """Delete all but the newest `keep` backups in directory; returns the names deleted."""
+def prune_backups(actor: str, keep: int, directory: Optional[Path] = None) -> list[str]:
+    """Delete all but the newest `keep` backups in directory; audited; returns the names deleted."""
     pruned = []
     for backup in list_backups(directory)[keep:]:
         backup.path.unlink(missing_ok=True)
         backup.path.with_suffix(".json").unlink(missing_ok=True)
         pruned.append(backup.name)
+    if pruned:
+        record(actor, "backup.pruned", "backup", None, details={"deleted": pruned, "kept": keep})
     return pruned
 
 

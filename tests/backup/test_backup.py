@@ -108,6 +108,26 @@ def test_keep_deletes_all_but_the_newest_backups(flask_cli, folder):
     assert [line.split()[3] for line in listed] == [f"{name}{backup_files(folder)[0].suffix}" for name in names]
 
 
+def test_keep_deletes_nothing_when_the_new_backup_is_not_good(flask_cli, folder, drop_guards):
+    for _ in range(2):
+        flask_cli("backup", "create", "--keep", "2")
+    drop_guards()
+    db.session.execute(sa.text("UPDATE audit_log SET actor = 'mallory' WHERE seq = 1"))
+    db.session.commit()
+    result = flask_cli("backup", "create", "--check", "--keep", "2")
+    assert result.exit_code == 1 and "no older backup deleted" in result.output
+    assert len(service.list_backups(folder)) == 3
+
+
+def test_pruning_is_audited_with_the_names_deleted(flask_cli, folder):
+    flask_cli("backup", "create")
+    [first] = backup_files(folder)
+    flask_cli("backup", "create", "--keep", "1")
+    entry = db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.seq.desc())).first()
+    assert (entry.action, entry.details) == ("backup.pruned", {"deleted": [first.stem], "kept": 1})
+    assert not first.exists()
+
+
 def test_a_backup_taken_while_clients_are_written_holds_one_moment(app, flask_cli, folder, make_client):
     """The manifest's figures and the copy agree although writes go on (PostgreSQL: the exported snapshot)."""
     stop, written = threading.Event(), threading.Event()
