@@ -275,12 +275,8 @@ def _dump_postgresql(engine: sa.Engine, target: Path) -> Contents:
 
 # --- checking and restoring ---------------------------------------------------------------------
 
-def open_backup(path: Path) -> Backup:
-    """A backup from its data file or its manifest, whole as the manifest's SHA-256 says; else BackupError."""
-    path = Path(path)
-    manifest_path = path if path.suffix == ".json" else path.with_suffix(".json")
-    if not manifest_path.is_file():
-        raise BackupError(f"{path.name} is not a Huifang backup: there is no manifest {manifest_path.name} beside it")
+def read_manifest(manifest_path: Path) -> Backup:
+    """The backup a manifest describes, its data file not yet looked at; BackupError if it cannot be read."""
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         if manifest.get("format") != BACKUP_FORMAT or manifest.get("backend") not in EXTENSIONS:
@@ -288,15 +284,26 @@ def open_backup(path: Path) -> Backup:
         Contents.from_manifest(manifest["contents"])
         data = manifest_path.with_name(manifest["file"])
         datetime.fromisoformat(manifest["created_at"])
-    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError, OSError) as exc:
         raise BackupError(f"the manifest {manifest_path.name} cannot be read: {exc}") from None
+    return Backup(data, manifest)
+
+
+def open_backup(path: Path) -> Backup:
+    """A backup from its data file or its manifest, whole as the manifest's SHA-256 says; else BackupError."""
+    path = Path(path)
+    manifest_path = path if path.suffix == ".json" else path.with_suffix(".json")
+    if not manifest_path.is_file():
+        raise BackupError(f"{path.name} is not a Huifang backup: there is no manifest {manifest_path.name} beside it")
+    backup = read_manifest(manifest_path)
+    data, manifest = backup.path, backup.manifest
     if data.parent != manifest_path.parent or not data.is_file():
         raise BackupError(f"the backup's data file {manifest['file']} is missing beside {manifest_path.name}")
     digest, size = file_digest(data)
     if digest != manifest.get("sha256") or size != manifest.get("bytes"):
         raise CheckFailed(f"{data.name} is damaged: its SHA-256 is {digest[:16]}… ({size} bytes), "
                           f"the manifest recorded {str(manifest.get('sha256'))[:16]}… ({manifest.get('bytes')} bytes)")
-    return Backup(data, manifest)
+    return backup
 
 
 def check_backup(path: Path, actor: str, scratch_url: Optional[str] = None) -> tuple[Backup, Contents]:
@@ -453,12 +460,10 @@ def list_backups(directory: Optional[Path] = None) -> list[Backup]:
     found = []
     for manifest_path in directory.glob("huifang-*.json"):
         try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (ValueError, OSError):
+            found.append(read_manifest(manifest_path))
+        except BackupError:
             continue
-        if manifest.get("format") == BACKUP_FORMAT and isinstance(manifest.get("file"), str):
-            found.append(Backup(manifest_path.with_name(manifest["file"]), manifest))
-    return sorted(found, key=lambda backup: backup.manifest.get("created_at", ""), reverse=True)
+    return sorted(found, key=lambda backup: backup.created_at, reverse=True)
 
 
 def prune_backups(actor: str, keep: int, directory: Optional[Path] = None) -> list[str]:

@@ -108,6 +108,16 @@ def test_keep_deletes_all_but_the_newest_backups(flask_cli, folder):
     assert [line.split()[3] for line in listed] == [f"{name}{backup_files(folder)[0].suffix}" for name in names]
 
 
+def test_list_leaves_out_a_manifest_it_cannot_read(flask_cli, folder):
+    flask_cli("backup", "create")
+    flask_cli("backup", "create")
+    first, second = backup_files(folder)
+    rewrite_manifest(first, lambda m: m.pop("contents"))
+    result = flask_cli("backup", "list")
+    assert result.exit_code == 0, result.output
+    assert second.name in result.output and first.name not in result.output
+
+
 def test_keep_deletes_nothing_when_the_new_backup_is_not_good(flask_cli, folder, drop_guards):
     for _ in range(2):
         flask_cli("backup", "create", "--keep", "2")
