@@ -29,12 +29,18 @@ _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 _FD, _HELD = "huifang_write_lock_fd", "huifang_write_lock_held"
 
 
-def lock_path(engine: sa.Engine) -> str | None:
-    """The lock file beside the database file, or None for an in-memory database."""
+def database_file(engine: sa.Engine) -> str | None:
+    """The SQLite database's file, or None for an in-memory database."""
     database = engine.url.database
     if not database or database == ":memory:" or database.startswith("file::memory:"):
         return None
-    return database + "-writer.lock"
+    return database
+
+
+def lock_path(engine: sa.Engine) -> str | None:
+    """The lock file beside the database file, or None for an in-memory database."""
+    database = database_file(engine)
+    return None if database is None else database + "-writer.lock"
 
 
 def _is_write(statement: str) -> bool:

@@ -39,6 +39,7 @@ from app.audit.service import record, verify_chain
 from app.auth.models import StaffUser
 from app.db_types import utcnow
 from app.extensions import db
+from app.sqlite_writes import database_file
 
 BACKUP_FORMAT = "huifang-backup/1"
 EXTENSIONS = {"sqlite": ".sqlite3", "postgresql": ".dump"}
@@ -139,20 +140,20 @@ def read_contents(session: Session) -> Contents:
     """Rows per counted table, the audit chain (recomputed) and the schema revision of session's database."""
     checked, broken = verify_chain(session)
     head = session.get(AuditChainHead, 1)
-    rows = _rows(session)
+    inspector = sa.inspect(session.connection())  # one, so its cache serves every question below
     revision = None
-    if sa.inspect(session.connection()).has_table("alembic_version"):
+    if inspector.has_table("alembic_version"):
         revision = session.scalar(sa.text("SELECT version_num FROM alembic_version"))
     return Contents(
-        rows=rows, audit_entries=checked, audit_head=head.last_hash if head else GENESIS_HASH,
+        rows=_rows(session, inspector), audit_entries=checked,
+        audit_head=head.last_hash if head else GENESIS_HASH,
         audit_break=f"entry seq={broken.seq}: {broken.reason}" if broken else None,
-        schema_revision=revision, unreadable_secrets=_unreadable_secrets(session),
+        schema_revision=revision, unreadable_secrets=_unreadable_secrets(session, inspector),
     )
 
 
-def _unreadable_secrets(session: Session) -> int:
+def _unreadable_secrets(session: Session, inspector: sa.Inspector) -> int:
     """Sealed values in this database that none of the app's SECRET_KEYS opens."""
-    inspector = sa.inspect(session.connection())
     if not all(_has_column(inspector, column) for column in
                (StaffUser.totp_secret_sealed, ApiKey.webhook_secret_sealed, ApiKey.webhook_secret_previous_sealed)):
         return 0  # a backup from before the secrets were sealed holds none
@@ -226,8 +227,8 @@ def file_digest(path: Path) -> tuple[str, int]:
 
 
 def _sqlite_file(engine: sa.Engine) -> str:
-    database = engine.url.database
-    if not database or database == ":memory:" or database.startswith("file::memory:"):
+    database = database_file(engine)
+    if database is None:
         raise BackupError("the database is in memory: there is no file to back up")
     return database
 
@@ -438,9 +439,9 @@ def restore_backup(path: Path, actor: str, *, replace: bool = False) -> tuple[Ba
     return backup, found
 
 
-def _rows(session: Session) -> dict[str, int]:
+def _rows(session: Session, inspector: Optional[sa.Inspector] = None) -> dict[str, int]:
     """Rows in each counted table that the database has."""
-    inspector = sa.inspect(session.connection())
+    inspector = inspector or sa.inspect(session.connection())
     return {table: session.scalar(sa.select(sa.func.count()).select_from(sa.table(table)))
             for table in COUNTED_TABLES if inspector.has_table(table)}
 
