@@ -5,8 +5,8 @@ import json
 import sqlite3
 import stat
 import threading
-from pathlib import Path
 from contextlib import closing
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
