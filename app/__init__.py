@@ -106,7 +106,7 @@ def _configure_engine(engine: sa.Engine) -> None:
 
 # Areas with a blueprint and CLI commands, registered explicitly in this order.
 AREAS = ("respond", "auth", "console", "api", "jobs", "mandatory", "webhooks", "campaigns", "letters",
-         "followup", "stats", "audit")
+         "followup", "stats", "audit", "status")
 # Blueprints whose routes authenticate with API keys instead of cookies + CSRF.
 CSRF_EXEMPT = ("api", "mandatory_api", "webhooks_api", "campaigns_api", "letters_api", "delivery_receipts")
 

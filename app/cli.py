@@ -259,5 +259,5 @@ def register_cli(app: Flask) -> None:
 
     for group in (questionnaires_cli, clients_cli, api_keys_cli, users_cli, audit_cli, secrets_cli):
         app.cli.add_command(group)
-    for area in ("jobs", "mandatory", "webhooks", "campaigns", "letters", "followup", "stats", "backup"):
+    for area in ("jobs", "mandatory", "webhooks", "campaigns", "letters", "followup", "stats", "backup", "status"):
         importlib.import_module(f"app.{area}.cli").register(app)

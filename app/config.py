@@ -101,3 +101,9 @@ class Config:
     # Where `flask backup create` writes (7.5.2); empty: backups/ in the instance folder. Best on
     # another disk, copied off the machine.
     BACKUP_DIR = os.environ.get("BACKUP_DIR")
+    # The status page, `flask status` and its exit code call for action when the newest backup that a
+    # check proved is older than this (a daily backup, with two hours to spare) ...
+    BACKUP_MAX_AGE_HOURS = int(os.environ.get("BACKUP_MAX_AGE_HOURS", "26"))
+    # ... and when the background worker has finished no job for this long (its expiry sweeps
+    # finish one a minute), or a job due has waited this long.
+    WORKER_MAX_SILENCE_MINUTES = int(os.environ.get("WORKER_MAX_SILENCE_MINUTES", "5"))

@@ -98,7 +98,15 @@ def index():
     """Console home: what is waiting, and where to go."""
     counts = queries.home_counts(utcnow()) if current_user.has_role(*READ_INVITATIONS) else None
     return render_template("console/index.html", counts=counts, statuses=list(InvitationStatus),
-                           exceptions_url=_exceptions_url())
+                           exceptions_url=_exceptions_url(), system=_system_status())
+
+
+def _system_status():
+    """What the status page calls for, for those who may see it (app/status); None for the others."""
+    from app.status.routes import VIEWERS
+    from app.status.service import system_status
+
+    return system_status() if current_user.has_role(*VIEWERS) else None
 
 
 # --- questionnaires ---------------------------------------------------------------------------

@@ -40,4 +40,5 @@ class Job(db.Model):
     # Enqueueing twice with the same key yields one job (e.g. one delivery job per webhook event).
     dedupe_key: Mapped[Optional[str]] = mapped_column(sa.String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    finished_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # Indexed: the status page's "last job finished" and the purge of old done jobs read it.
+    finished_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)

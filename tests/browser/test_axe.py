@@ -167,6 +167,6 @@ def test_every_console_page_an_admin_can_reach_passes_axe(phone, staff_browser, 
 
     # The pages a review needs were reached, not only the menu.
     for needed in ("/console/responses/1", "/console/exceptions/1", "/console/campaigns/1", "/console/stats/",
-                   "/console/qc", "/console/clients/1", "/console/invitations/1", *keying):
+                   "/console/qc", "/console/clients/1", "/console/invitations/1", "/console/status", *keying):
         assert needed in found, sorted(found)
     assert {path: v for path, v in found.items() if v} == {}

@@ -1,0 +1,171 @@
+"""The checks behind the status page, `flask status` and `/healthz`: read-only queries, no writes."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Optional
+
+import sqlalchemy as sa
+from flask import current_app
+
+from app.audit.models import AuditEntry
+from app.db_types import utcnow
+from app.extensions import db
+from app.jobs.models import Job, JobStatus
+
+# Checks looked back over this many of the newest `backup.checked` entries for the newest backup
+# they proved: staff may check an older backup after a newer one (a restore drill).
+CHECKS_LOOKED_AT = 20
+# Jobs that gave up are called for during this many days after their last try.
+DEAD_JOBS_DAYS = 7
+
+
+@dataclass(frozen=True)
+class AuditMark:
+    """One audit entry the status reads: when, about which backup, with what details."""
+
+    seq: int
+    at: datetime
+    name: Optional[str]
+    details: dict
+
+
+@dataclass(frozen=True)
+class BackupState:
+    """What the audit log says of backups: the newest made, the newest proved, the last failure."""
+
+    newest: Optional[AuditMark]  # the last `backup.created`
+    verified: Optional[AuditMark]  # the `backup.created` of the newest backup a check proved
+    verified_checked_at: Optional[datetime]
+    failed: Optional[AuditMark]  # the last `backup.check_failed`, if no check succeeded after it
+    max_age: timedelta
+    checked: dict[str, datetime]  # the last time each recently checked backup was proved, by name
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    """The background worker, read off the jobs table."""
+
+    last_finished_at: Optional[datetime]  # the newest job it finished (a sweep finishes every minute)
+    oldest_due_at: Optional[datetime]  # the oldest job waiting to run now
+    waiting: int
+    dead: int  # gave up in the last dead_days days
+    max_silence: timedelta
+    dead_days: int = DEAD_JOBS_DAYS
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something an operator must act on: a code, and the figures the message shows."""
+
+    code: str
+    values: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SystemStatus:
+    """Everything the page shows, read at one moment."""
+
+    at: datetime
+    backup: BackupState
+    worker: WorkerState
+    problems: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing needs doing."""
+        return not self.problems
+
+
+def _marks(action: str, limit: int) -> list[AuditMark]:
+    rows = db.session.execute(
+        sa.select(AuditEntry.seq, AuditEntry.occurred_at, AuditEntry.object_id, AuditEntry.details)
+        .where(AuditEntry.action == action).order_by(AuditEntry.seq.desc()).limit(limit))
+    return [AuditMark(seq, at, name, details or {}) for seq, at, name, details in rows]
+
+
+def backup_state() -> BackupState:
+    """The newest backup, the newest one a check proved, and a check that failed after the last good one."""
+    created = _marks("backup.created", 1)
+    checks = _marks("backup.checked", CHECKS_LOOKED_AT)
+    failed = _marks("backup.check_failed", 1)
+    verified, checked_at = None, None
+    checked: dict[str, datetime] = {}
+    for check in reversed(checks):  # oldest first, so each name keeps its newest check
+        checked[check.name] = check.at
+    names = set(checked)
+    if names:
+        # The created entry of each proved backup, newest first; a check of a copy made by another
+        # installation (no created entry here) says nothing of this one's backups.
+        made = db.session.execute(
+            sa.select(AuditEntry.seq, AuditEntry.occurred_at, AuditEntry.object_id, AuditEntry.details)
+            .where(AuditEntry.action == "backup.created", AuditEntry.object_id.in_(names))
+            .order_by(AuditEntry.seq.desc()).limit(1)).first()
+        if made is not None:
+            verified = AuditMark(made.seq, made.occurred_at, made.object_id, made.details or {})
+            checked_at = checked[verified.name]
+    last_good_seq = checks[0].seq if checks else 0
+    return BackupState(
+        newest=created[0] if created else None, verified=verified, verified_checked_at=checked_at,
+        failed=failed[0] if failed and failed[0].seq > last_good_seq else None,
+        max_age=timedelta(hours=current_app.config["BACKUP_MAX_AGE_HOURS"]), checked=checked)
+
+
+def worker_state(now: datetime) -> WorkerState:
+    """When the worker last finished a job, what waits for it, and what it gave up on."""
+    last_finished = db.session.scalar(sa.select(sa.func.max(Job.finished_at)))
+    oldest_due, waiting = db.session.execute(
+        sa.select(sa.func.min(Job.run_at), sa.func.count())
+        .where(Job.status == JobStatus.QUEUED, Job.run_at <= now)).one()
+    # Dead jobs stay until staff retry them, and some never can be (a batch since deleted): counting
+    # only this week's keeps the page from calling for the same old failure forever.
+    dead = db.session.scalar(sa.select(sa.func.count()).where(
+        Job.status == JobStatus.DEAD, Job.finished_at >= now - timedelta(days=WorkerState.dead_days)))
+    return WorkerState(last_finished, oldest_due, waiting, dead,
+                       timedelta(minutes=current_app.config["WORKER_MAX_SILENCE_MINUTES"]))
+
+
+def backup_problems(state: BackupState, now: datetime) -> list[Problem]:
+    """No proved backup, one too old, or a check that failed since the last good one."""
+    problems = []
+    if state.verified is None:
+        problems.append(Problem("backup_never_checked", {"made": state.newest is not None}))
+    elif now - state.verified.at > state.max_age:
+        problems.append(Problem("backup_too_old", {"name": state.verified.name, "taken_at": state.verified.at,
+                                                   "hours": state.max_age.total_seconds() // 3600}))
+    if state.failed is not None:
+        problems.append(Problem("backup_check_failed", {"name": state.failed.name, "at": state.failed.at,
+                                                        "reason": state.failed.details.get("reason", "")}))
+    return problems
+
+
+def worker_problems(state: WorkerState, now: datetime) -> list[Problem]:
+    """A worker that never ran or went silent, jobs kept waiting, jobs given up on."""
+    problems = []
+    if state.last_finished_at is None:
+        problems.append(Problem("worker_never_ran"))
+    elif now - state.last_finished_at > state.max_silence:
+        problems.append(Problem("worker_silent", {"since": state.last_finished_at}))
+    if state.oldest_due_at is not None and now - state.oldest_due_at > state.max_silence:
+        problems.append(Problem("jobs_waiting", {"count": state.waiting, "since": state.oldest_due_at}))
+    if state.dead:
+        problems.append(Problem("jobs_dead", {"count": state.dead, "days": state.dead_days}))
+    return problems
+
+
+def system_status(now: Optional[datetime] = None) -> SystemStatus:
+    """Read every check at one moment."""
+    now = now or utcnow()
+    backup, worker = backup_state(), worker_state(now)
+    return SystemStatus(now, backup, worker, backup_problems(backup, now) + worker_problems(worker, now))
+
+
+def database_answers() -> bool:
+    """True when the database runs a trivial query (what a load balancer needs to know)."""
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+        return True
+    except sa.exc.SQLAlchemyError:
+        current_app.logger.exception("health check: the database does not answer")
+        db.session.rollback()
+        return False
