@@ -46,7 +46,7 @@ class BackupState:
 class WorkerState:
     """The background worker, read off the jobs table."""
 
-    last_finished_at: Optional[datetime]  # the newest job it finished (a sweep finishes every minute)
+    last_finished_at: Optional[datetime]  # the newest job it got done (a sweep is done every minute)
     oldest_due_at: Optional[datetime]  # the oldest job waiting to run now
     waiting: int
     dead: int  # gave up in the last dead_days days
@@ -113,7 +113,7 @@ def backup_state() -> BackupState:
 
 def worker_state(now: datetime) -> WorkerState:
     """When the worker last finished a job, what waits for it, and what it gave up on."""
-    last_finished = db.session.scalar(sa.select(sa.func.max(Job.finished_at)))
+    last_finished = db.session.scalar(sa.select(sa.func.max(Job.finished_at)).where(Job.status == JobStatus.DONE))
     oldest_due, waiting = db.session.execute(
         sa.select(sa.func.min(Job.run_at), sa.func.count())
         .where(Job.status == JobStatus.QUEUED, Job.run_at <= now)).one()

@@ -1,4 +1,4 @@
-"""Indexes the status page reads by: audit entries by action in order, jobs by when they finished
+"""Indexes the status page reads by: audit entries by action in order, jobs by status and when they finished
 
 Revision ID: e3f1a6b2c804
 Revises: d7e2b4c9f018
@@ -21,12 +21,12 @@ def upgrade():
         batch_op.create_index('ix_audit_log_action_seq', ['action', 'seq'], unique=False)
         batch_op.drop_index('ix_audit_log_action')
     with op.batch_alter_table('jobs', schema=None) as batch_op:
-        batch_op.create_index('ix_jobs_finished_at', ['finished_at'], unique=False)
+        batch_op.create_index('ix_jobs_status_finished_at', ['status', 'finished_at'], unique=False)
 
 
 def downgrade():
     with op.batch_alter_table('jobs', schema=None) as batch_op:
-        batch_op.drop_index('ix_jobs_finished_at')
+        batch_op.drop_index('ix_jobs_status_finished_at')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.create_index('ix_audit_log_action', ['action'], unique=False)
         batch_op.drop_index('ix_audit_log_action_seq')
