@@ -77,11 +77,13 @@ class SystemStatus:
         return not self.problems
 
 
-def _marks(action: str, limit: int) -> list[AuditMark]:
-    rows = db.session.execute(
-        sa.select(AuditEntry.seq, AuditEntry.occurred_at, AuditEntry.object_id, AuditEntry.details)
-        .where(AuditEntry.action == action).order_by(AuditEntry.seq.desc()).limit(limit))
-    return [AuditMark(seq, at, name, details or {}) for seq, at, name, details in rows]
+def _marks(action: str, limit: int, names: Optional[set[str]] = None) -> list[AuditMark]:
+    """The newest `limit` entries of one action (of the named backups only, when names are given)."""
+    query = (sa.select(AuditEntry.seq, AuditEntry.occurred_at, AuditEntry.object_id, AuditEntry.details)
+             .where(AuditEntry.action == action).order_by(AuditEntry.seq.desc()).limit(limit))
+    if names is not None:
+        query = query.where(AuditEntry.object_id.in_(names))
+    return [AuditMark(seq, at, name, details or {}) for seq, at, name, details in db.session.execute(query)]
 
 
 def backup_state() -> BackupState:
@@ -89,21 +91,14 @@ def backup_state() -> BackupState:
     created = _marks("backup.created", 1)
     checks = _marks("backup.checked", CHECKS_LOOKED_AT)
     failed = _marks("backup.check_failed", 1)
-    verified, checked_at = None, None
     checked: dict[str, datetime] = {}
     for check in reversed(checks):  # oldest first, so each name keeps its newest check
         checked[check.name] = check.at
-    names = set(checked)
-    if names:
-        # The created entry of each proved backup, newest first; a check of a copy made by another
-        # installation (no created entry here) says nothing of this one's backups.
-        made = db.session.execute(
-            sa.select(AuditEntry.seq, AuditEntry.occurred_at, AuditEntry.object_id, AuditEntry.details)
-            .where(AuditEntry.action == "backup.created", AuditEntry.object_id.in_(names))
-            .order_by(AuditEntry.seq.desc()).limit(1)).first()
-        if made is not None:
-            verified = AuditMark(made.seq, made.occurred_at, made.object_id, made.details or {})
-            checked_at = checked[verified.name]
+    # The newest backup made here among those proved; a check of a copy made by another
+    # installation (no created entry here) says nothing of this one's backups.
+    made = _marks("backup.created", 1, set(checked)) if checked else []
+    verified = made[0] if made else None
+    checked_at = checked[verified.name] if verified else None
     last_good_seq = checks[0].seq if checks else 0
     return BackupState(
         newest=created[0] if created else None, verified=verified, verified_checked_at=checked_at,

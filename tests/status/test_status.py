@@ -95,6 +95,16 @@ def test_checking_an_older_backup_later_keeps_the_newest_as_the_proved_one(backe
     assert system_status().backup.verified.name == newer.name
 
 
+def test_a_check_of_a_copy_made_elsewhere_proves_nothing_here(backed_up, worker_ran):
+    from app.audit.service import record
+
+    backed_up(check=False)
+    record("cli", "backup.checked", "backup", "huifang-20261101-020000Z-0a0b0c", {})  # another server's copy
+    db.session.commit()
+    worker_ran()
+    assert codes(system_status()) == ["backup_never_checked"]
+
+
 def test_a_failed_check_is_called_for_until_a_check_succeeds(healthy, backed_up):
     damaged = backed_up(check=False)
     damaged.path.write_bytes(b"not a database")
