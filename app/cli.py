@@ -218,10 +218,12 @@ def activate_command(username: str) -> None:
 
 @audit_cli.command("verify")
 def verify_audit_command() -> None:
-    """Recompute the audit hash chain; exit 1 naming the first broken entry."""
-    from app.audit.service import verify_chain
+    """Recompute the audit hash chain; exit 1 naming the first broken entry. Audited, as in the console."""
+    from app.audit.service import record_verification, verify_chain
 
     checked, broken = verify_chain()
+    record_verification("cli", checked, broken)
+    db.session.commit()
     if broken is not None:
         fail(f"audit chain broken at entry seq={broken.seq} (id={broken.entry_id}): {broken.reason}; "
               f"{checked} entries before it are intact")

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from flask import Blueprint, render_template, request
 
 from app.audit.models import AuditEntry
-from app.audit.service import verify_chain
+from app.audit.service import record_verification, verify_chain
 from app.auth.decorators import actor_name, roles_required
 from app.auth.models import Role
 from app.console.nav import nav_item
@@ -75,10 +75,7 @@ def log():
     if request.args.get("verify") == "1":
         checked, broken = verify_chain()
         chain = {"checked": checked, "broken": broken}
-        from app.audit.service import record
-
-        record(actor_name(), "audit.verify", "audit_log", None,
-               {"checked": checked, "broken_seq": broken.seq if broken else None}, request.remote_addr)
+        record_verification(actor_name(), checked, broken, request.remote_addr)
         db.session.commit()
     return render_template("audit/log.html", entries=entries, values=values, errors=[], tz=_tz(),
                            before=entries[-1].seq if more and entries else None, chain=chain)

@@ -153,3 +153,10 @@ def verify_chain(session: Optional[Session] = None) -> tuple[int, Optional[Chain
     if head is not None and (head.last_seq != checked or head.last_hash != prev):
         return checked, ChainBreak(checked + 1, 0, "entries after the last one were removed")
     return checked, None
+
+
+def record_verification(actor: str, checked: int, broken: Optional[ChainBreak], remote_addr: Optional[str] = None) -> None:
+    """Audit a walk of the chain and what it found (the status page reads the newest); flushes."""
+    record(actor, "audit.verify", "audit_log", None,
+           {"checked": checked, "broken_seq": broken.seq if broken else None,
+            "reason": broken.reason if broken else None}, remote_addr)

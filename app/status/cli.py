@@ -23,7 +23,11 @@ def _facts(status) -> list[str]:
     newest = f"{backup.newest.name} taken {firm_time(backup.newest.at)}" if backup.newest else "none"
     verified = (f"{backup.verified.name} taken {firm_time(backup.verified.at)}, checked "
                 f"{firm_time(backup.verified_checked_at)}") if backup.verified else "none"
+    chain = status.chain
+    walk = (f"recomputed {firm_time(chain.at)}, " + (f"broken at {chain.broken}" if chain.broken else
+                                                     f"{chain.entries} entries, intact")) if chain.at else "never recomputed"
     return [f"backup: newest {newest}; newest proved by a check: {verified}",
+            f"audit chain: {walk}",
             f"worker: last job finished {firm_time(worker.last_finished_at) or 'never'}; "
             f"{worker.waiting} due and waiting; {worker.dead} given up in the last {worker.dead_days} days"]
 

@@ -43,6 +43,15 @@ class BackupState:
 
 
 @dataclass(frozen=True)
+class ChainState:
+    """The newest walk of the audit chain: each backup recomputes it, and so does `flask audit verify`."""
+
+    at: Optional[datetime]  # None: never walked
+    entries: int = 0
+    broken: Optional[str] = None  # where it broke, in words
+
+
+@dataclass(frozen=True)
 class WorkerState:
     """The background worker, read off the jobs table."""
 
@@ -68,6 +77,7 @@ class SystemStatus:
 
     at: datetime
     backup: BackupState
+    chain: ChainState
     worker: WorkerState
     problems: list[Problem]
 
@@ -106,6 +116,20 @@ def backup_state() -> BackupState:
         max_age=timedelta(hours=current_app.config["BACKUP_MAX_AGE_HOURS"]), checked=checked)
 
 
+def chain_state(newest_backup: Optional[AuditMark]) -> ChainState:
+    """What the newest walk of the audit chain found: the newest backup's, or a later verification's."""
+    verified = _marks("audit.verify", 1)
+    if verified and (newest_backup is None or verified[0].seq > newest_backup.seq):
+        details = verified[0].details
+        broken = details.get("broken_seq")
+        where = f"entry seq={broken}: {details.get('reason') or 'see flask audit verify'}" if broken else None
+        return ChainState(verified[0].at, int(details.get("checked") or 0), where)
+    if newest_backup is not None:
+        details = newest_backup.details
+        return ChainState(newest_backup.at, int(details.get("audit_entries") or 0), details.get("audit_break"))
+    return ChainState(None)
+
+
 def worker_state(now: datetime) -> WorkerState:
     """When the worker last finished a job, what waits for it, and what it gave up on."""
     last_finished = db.session.scalar(sa.select(sa.func.max(Job.finished_at)).where(Job.status == JobStatus.DONE))
@@ -134,6 +158,11 @@ def backup_problems(state: BackupState, now: datetime) -> list[Problem]:
     return problems
 
 
+def chain_problems(state: ChainState) -> list[Problem]:
+    """A broken audit chain (7.5.1): called for until a walk finds it whole (a restore from before the break)."""
+    return [Problem("audit_chain_broken", {"where": state.broken, "at": state.at})] if state.broken else []
+
+
 def worker_problems(state: WorkerState, now: datetime) -> list[Problem]:
     """A worker that never ran or went silent, jobs kept waiting, jobs given up on."""
     problems = []
@@ -152,7 +181,9 @@ def system_status(now: Optional[datetime] = None) -> SystemStatus:
     """Read every check at one moment."""
     now = now or utcnow()
     backup, worker = backup_state(), worker_state(now)
-    return SystemStatus(now, backup, worker, backup_problems(backup, now) + worker_problems(worker, now))
+    chain = chain_state(backup.newest)
+    return SystemStatus(now, backup, chain, worker,
+                        chain_problems(chain) + backup_problems(backup, now) + worker_problems(worker, now))
 
 
 def database_answers() -> bool:

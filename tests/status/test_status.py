@@ -5,6 +5,7 @@ import json
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from flask_babel import refresh
 
 from app.auth.models import Role
@@ -162,6 +163,43 @@ def test_a_job_that_gave_up_long_ago_is_no_longer_called_for(healthy, gave_up):
     gave_up(utcnow() - timedelta(days=8))  # nobody can retry a letter batch deleted since
     status = system_status()
     assert status.ok and status.worker.dead == 0
+
+
+def test_each_backup_tells_the_chain_is_whole(backed_up, worker_ran, chain):
+    backed_up()
+    state = system_status().chain
+    assert state.broken is None and state.entries == len(chain) and state.at is not None
+
+
+def test_a_break_the_backup_walked_into_is_called_for(backed_up, worker_ran, chain, tamper):
+    tamper("UPDATE audit_log SET actor = 'staff:someone_else' WHERE seq = 4")
+    backed_up(check=False)
+    worker_ran()
+    status = system_status()
+    assert codes(status) == ["audit_chain_broken", "backup_never_checked"]
+    assert status.problems[0].values["where"] == "entry seq=4: content does not match its hash"
+
+
+def test_flask_audit_verify_is_audited_and_its_finding_called_for(app, backed_up, worker_ran, chain, tamper):
+    backed_up()
+    worker_ran()
+    tamper("DELETE FROM audit_log WHERE seq = 7")
+    result = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert result.exit_code == 1
+    status = system_status()
+    assert codes(status) == ["audit_chain_broken"]
+    assert status.problems[0].values["where"] == "entry seq=7: entry 7 is missing"
+
+
+def test_a_walk_that_finds_the_chain_whole_again_ends_the_call(app, healthy, chain, tamper):
+    verify = app.test_cli_runner().invoke
+    actor = db.session.scalar(sa.text("SELECT actor FROM audit_log WHERE seq = 4"))
+    tamper("UPDATE audit_log SET actor = 'staff:someone_else' WHERE seq = 4")
+    assert verify(args=["audit", "verify"]).exit_code == 1
+    assert codes(system_status()) == ["audit_chain_broken"]
+    tamper("UPDATE audit_log SET actor = :a WHERE seq = 4", a=actor)  # as after a restore from before the break
+    assert verify(args=["audit", "verify"]).exit_code == 0
+    assert system_status().ok
 
 
 # --- the console page -----------------------------------------------------------------------------
