@@ -5,5 +5,6 @@ A backup no one has restored is no backup, and a background worker that has stop
 but holds every callback, reminder and letter batch back without a word. This area answers, for
 administrators and auditors, for monitoring (`flask status`, exit 1 on a problem) and for a load
 balancer (`GET /healthz`): when was the newest backup that a check proved taken, did the last
-check fail, is the worker running, has a job given up.
+check fail, did the newest walk of the audit chain (7.5.1) find it whole, is the worker running,
+has a job given up.
 """

@@ -37,7 +37,7 @@ def _facts(status) -> list[str]:
 @click.option("--lang", type=click.Choice(list(UI_LOCALES)), default="en", show_default=True,
               help="The language of the problems' sentences.")
 def status_command(as_json: bool, lang: str) -> None:
-    """Backups proved by a check and the background worker; exit 1 when something needs doing."""
+    """The audit chain, backups proved by a check and the background worker; exit 1 when something needs doing."""
     from app.status.service import system_status
 
     status = system_status()

@@ -19,7 +19,7 @@ FOLDER_ROWS = 10
 @bp.get("/console/status")
 @roles_required(*VIEWERS)
 def index():
-    """Backups proved by a check, the background worker, and what needs doing."""
+    """Backups proved by a check, the audit chain, the background worker, and what needs doing."""
     folder = backup_dir()
     # The backups may be made on another machine (the database server's): then the audit log alone
     # tells, and this server's folder is not there.
