@@ -107,6 +107,11 @@ class ChainBreak:
     entry_id: int
     reason: str
 
+    @property
+    def where(self) -> str:
+        """Where the chain broke, in words (a backup's manifest and `audit.verify` entries keep it so)."""
+        return f"entry seq={self.seq}: {self.reason}"
+
 
 # The columns verify_chain reads, in the order it unpacks them.
 _CHAIN_COLUMNS = ("id", "seq", "occurred_at", "actor", "action", "object_type", "object_id", "details",
@@ -159,4 +164,4 @@ def record_verification(actor: str, checked: int, broken: Optional[ChainBreak], 
     """Audit a walk of the chain and what it found (the status page reads the newest); flushes."""
     record(actor, "audit.verify", "audit_log", None,
            {"checked": checked, "broken_seq": broken.seq if broken else None,
-            "reason": broken.reason if broken else None}, remote_addr)
+            "where": broken.where if broken else None}, remote_addr)

@@ -147,7 +147,7 @@ def read_contents(session: Session) -> Contents:
     return Contents(
         rows=_rows(session, inspector), audit_entries=checked,
         audit_head=head.last_hash if head else GENESIS_HASH,
-        audit_break=f"entry seq={broken.seq}: {broken.reason}" if broken else None,
+        audit_break=broken.where if broken else None,
         schema_revision=revision, unreadable_secrets=_unreadable_secrets(session, inspector),
     )
 

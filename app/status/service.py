@@ -122,7 +122,8 @@ def chain_state(newest_backup: Optional[AuditMark]) -> ChainState:
     if verified and (newest_backup is None or verified[0].seq > newest_backup.seq):
         details = verified[0].details
         broken = details.get("broken_seq")
-        where = f"entry seq={broken}: {details.get('reason') or 'see flask audit verify'}" if broken else None
+        # Entries written before `where` was kept (the console's check) name only the entry.
+        where = (details.get("where") or f"entry seq={broken}") if broken else None
         return ChainState(verified[0].at, int(details.get("checked") or 0), where)
     if newest_backup is not None:
         details = newest_backup.details
