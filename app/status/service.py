@@ -36,10 +36,14 @@ class BackupState:
 
     newest: Optional[AuditMark]  # the last `backup.created`
     verified: Optional[AuditMark]  # the `backup.created` of the newest backup a check proved
-    verified_checked_at: Optional[datetime]
     failed: Optional[AuditMark]  # the last `backup.check_failed`, if no check succeeded after it
     max_age: timedelta
     checked: dict[str, datetime]  # the last time each recently checked backup was proved, by name
+
+    @property
+    def verified_checked_at(self) -> Optional[datetime]:
+        """When the newest proved backup was last checked."""
+        return self.checked[self.verified.name] if self.verified else None
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,11 @@ class WorkerState:
     waiting: int
     dead: int  # gave up in the last dead_days days
     max_silence: timedelta
-    dead_days: int = DEAD_JOBS_DAYS
+
+    @property
+    def dead_days(self) -> int:
+        """The days over which jobs that gave up are counted."""
+        return DEAD_JOBS_DAYS
 
 
 @dataclass(frozen=True)
@@ -107,11 +115,9 @@ def backup_state() -> BackupState:
     # The newest backup made here among those proved; a check of a copy made by another
     # installation (no created entry here) says nothing of this one's backups.
     made = _marks("backup.created", 1, set(checked)) if checked else []
-    verified = made[0] if made else None
-    checked_at = checked[verified.name] if verified else None
     last_good_seq = checks[0].seq if checks else 0
     return BackupState(
-        newest=created[0] if created else None, verified=verified, verified_checked_at=checked_at,
+        newest=created[0] if created else None, verified=made[0] if made else None,
         failed=failed[0] if failed and failed[0].seq > last_good_seq else None,
         max_age=timedelta(hours=current_app.config["BACKUP_MAX_AGE_HOURS"]), checked=checked)
 
@@ -140,7 +146,7 @@ def worker_state(now: datetime) -> WorkerState:
     # Dead jobs stay until staff retry them, and some never can be (a batch since deleted): counting
     # only this week's keeps the page from calling for the same old failure forever.
     dead = db.session.scalar(sa.select(sa.func.count()).where(
-        Job.status == JobStatus.DEAD, Job.finished_at >= now - timedelta(days=WorkerState.dead_days)))
+        Job.status == JobStatus.DEAD, Job.finished_at >= now - timedelta(days=DEAD_JOBS_DAYS)))
     return WorkerState(last_finished, oldest_due, waiting, dead,
                        timedelta(minutes=current_app.config["WORKER_MAX_SILENCE_MINUTES"]))
 
