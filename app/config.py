@@ -107,3 +107,13 @@ class Config:
     # ... and when the background worker has finished no job for this long (its expiry sweeps
     # finish one a minute), or a job due has waited this long.
     WORKER_MAX_SILENCE_MINUTES = int(os.environ.get("WORKER_MAX_SILENCE_MINUTES", "5"))
+    # Who is e-mailed when the status calls for action, when all is fine again, and as a reminder
+    # while something still needs doing (app/status/alerts.py); empty: no alerts. Comma-separated.
+    STATUS_ALERT_EMAILS = os.environ.get("STATUS_ALERT_EMAILS", "")
+    STATUS_ALERT_LANG = os.environ.get("STATUS_ALERT_LANG", "zh-CN")
+    STATUS_ALERT_REPEAT_HOURS = int(os.environ.get("STATUS_ALERT_REPEAT_HOURS", "24"))
+    # No two alerts within this many minutes: a problem that comes and goes cannot flood the mailboxes.
+    STATUS_ALERT_QUIET_MINUTES = int(os.environ.get("STATUS_ALERT_QUIET_MINUTES", "15"))
+    # Where staff open the console, for the link in the alerts (the console may be on the intranet
+    # while the clients' links go out under PUBLIC_BASE_URL); empty: PUBLIC_BASE_URL.
+    CONSOLE_BASE_URL = os.environ.get("CONSOLE_BASE_URL", "")

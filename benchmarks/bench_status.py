@@ -5,7 +5,8 @@ monitoring agent runs `flask status` every few minutes, so the checks must not g
 log. For each backend it times `system_status()` on an empty database (the baseline), then on one
 holding N audit entries (with daily backups made and checked among them) and M finished jobs, and
 prints the median, p95 and the ratio to the baseline: about 1 means the queries are answered from
-indexes, not by reading the log.
+indexes, not by reading the log. It times the worker's alert check too (the same checks and the
+newest alerts sent, once a minute).
 
 The filler writes rows with SQL (INSERT … SELECT over a generated series): the chain's hashes are
 not real, which the status does not read.
@@ -64,16 +65,34 @@ def fill(backend: str, audit: int, jobs: int) -> None:
     db.session.commit()
 
 
-def time_status(calls: int) -> tuple[list[float], object]:
-    """Seconds per `system_status()` call (sorted), each in a fresh session as a request would be; the last status."""
+def status_check():
+    """What the console's home page and `flask status` run."""
     from app.status.service import system_status
 
-    system_status()  # warm the statement caches
+    return system_status()
+
+
+def alert_check():
+    """What the worker runs every minute for the alerts when none is due (app/status/alerts.py)."""
+    from app.status.alerts import alert_due, alert_history
+    from app.status.service import system_status
+
+    status = system_status()
+    alert_due(status, alert_history())
+    return status
+
+
+CHECKS = {"system_status()": status_check, "the worker's alert check": alert_check}
+
+
+def time_check(check, calls: int) -> tuple[list[float], object]:
+    """Seconds per call (sorted), each in a fresh session as a request would be; the last status."""
+    check()  # warm the statement caches
     spent = []
     for _ in range(calls):
         db.session.remove()
         started = time.perf_counter()
-        status = system_status()
+        status = check()
         spent.append(time.perf_counter() - started)
     db.session.remove()
     return sorted(spent), status
@@ -87,19 +106,23 @@ def bench(backend: str, audit: int, jobs: int, calls: int) -> None:
             from app.schema import create_schema
 
             create_schema()
-            empty, _ = time_status(calls)
+            empty = {name: time_check(check, calls)[0] for name, check in CHECKS.items()}
             started = time.perf_counter()
             fill(backend, audit, jobs)
             filled_in = time.perf_counter() - started
-            full, status = time_status(calls)
-            assert status.backup.verified is not None and status.worker.last_finished_at is not None
+            full = {}
+            for name, check in CHECKS.items():
+                full[name], status = time_check(check, calls)
+                assert status.backup.verified is not None and status.worker.last_finished_at is not None
             db.engine.dispose()
-    base = statistics.median(empty)
-    print(f"\n== {backend}: system_status(), {calls} calls ==")
-    print(f"    empty database               median {base * 1000:7.2f} ms   p95 {percentile(empty, 95) * 1000:7.2f} ms")
-    print(f"    {audit:,} audit entries, {jobs:,} jobs  median {statistics.median(full) * 1000:7.2f} ms   "
-          f"p95 {percentile(full, 95) * 1000:7.2f} ms   (filled in {filled_in:.1f} s)")
-    print(f"    ratio filled / empty (median): {statistics.median(full) / base:.2f}")
+    print(f"\n== {backend}: {calls} calls each; {audit:,} audit entries, {jobs:,} jobs filled in {filled_in:.1f} s ==")
+    for name in CHECKS:
+        base = statistics.median(empty[name])
+        print(f"  {name}")
+        print(f"    empty database  median {base * 1000:7.2f} ms   p95 {percentile(empty[name], 95) * 1000:7.2f} ms")
+        print(f"    filled          median {statistics.median(full[name]) * 1000:7.2f} ms   "
+              f"p95 {percentile(full[name], 95) * 1000:7.2f} ms")
+        print(f"    ratio filled / empty (median): {statistics.median(full[name]) / base:.2f}")
 
 
 def main() -> None:

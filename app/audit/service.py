@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.audit.models import GENESIS_HASH, AuditChainHead, AuditEntry
 from app.db_types import utcnow
 from app.extensions import db
+from app.locking import lock_for_update
 
 
 def entry_digest(prev_hash: str, seq: int, occurred_at: datetime, actor: str, action: str,
@@ -67,6 +68,16 @@ def _advance_head() -> tuple[int, str]:
         _ensure_head()
         row = db.session.execute(step).one()
     return row.last_seq, row.last_hash
+
+
+def lock_chain() -> None:
+    """Hold the audit chain's head to the end of the transaction: every audited writer waits for it.
+
+    For a check-then-record that must not run twice at once (app.status.alerts): what is recorded
+    under the lock is seen by the next holder.
+    """
+    _ensure_head()
+    lock_for_update(AuditChainHead, 1)
 
 
 def record(actor: str, action: str, object_type: str, object_id: object = None,

@@ -6,5 +6,6 @@ but holds every callback, reminder and letter batch back without a word. This ar
 administrators and auditors, for monitoring (`flask status`, exit 1 on a problem) and for a load
 balancer (`GET /healthz`): when was the newest backup that a check proved taken, did the last
 check fail, did the newest walk of the audit chain (7.5.1) find it whole, is the worker running,
-has a job given up.
+has a job given up. And since a page helps only someone who looks, `alerts` e-mails the firm's
+operators when that changes (the worker once a minute, `flask status --alert` from cron).
 """

@@ -4,18 +4,11 @@ from __future__ import annotations
 import json
 
 import click
-from flask import Flask, current_app, get_template_attribute
+from flask import Flask
 
 from app.console.forms import firm_time
 from app.i18n import UI_LOCALES
-
-
-def problem_messages(status, lang: str) -> list[str]:
-    """Each problem in words: the status page's own sentences (status/_problems.html), in lang."""
-    # The page's macro, not a second set of sentences: one wording, translated once.
-    with current_app.test_request_context(f"/?lang={lang}"):
-        text = get_template_attribute("status/_problems.html", "problem_text")
-        return [" ".join(str(text(problem)).split()) for problem in status.problems]
+from app.status.messages import problem_messages
 
 
 def _facts(status) -> list[str]:
@@ -36,12 +29,15 @@ def _facts(status) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for monitoring).")
 @click.option("--lang", type=click.Choice(list(UI_LOCALES)), default="en", show_default=True,
               help="The language of the problems' sentences.")
-def status_command(as_json: bool, lang: str) -> None:
+@click.option("--alert", is_flag=True,
+              help="Also e-mail STATUS_ALERT_EMAILS if an alert is due (for cron: it runs when the worker does not).")
+def status_command(as_json: bool, lang: str, alert: bool) -> None:
     """The audit chain, backups proved by a check and the background worker; exit 1 when something needs doing."""
     from app.status.service import system_status
 
+    result = _send_alert() if alert else None
     status = system_status()
-    messages = problem_messages(status, lang)
+    messages = problem_messages(status.problems, lang)
     if as_json:
         click.echo(json.dumps({"ok": status.ok, "problems": [
             {"code": problem.code, "message": message} for problem, message in zip(status.problems, messages)]},
@@ -53,8 +49,28 @@ def status_command(as_json: bool, lang: str) -> None:
             click.echo(f"needs doing: {message}")
         if status.ok:
             click.echo("nothing needs doing")
-    if not status.ok:
+    if result is not None:
+        click.echo(_alert_line(result), err=as_json)
+    if not status.ok or (result is not None and result.failures):
         raise SystemExit(1)
+
+
+def _send_alert():
+    from app.status.alerts import AlertConfigError, alert_recipients, send_status_alert
+
+    try:
+        if not alert_recipients():
+            raise click.UsageError("--alert: STATUS_ALERT_EMAILS is not set (README, configuration)")
+        return send_status_alert("cli")
+    except AlertConfigError as exc:
+        raise click.UsageError(f"--alert: {exc}") from None
+
+
+def _alert_line(result) -> str:
+    if result.kind is None:
+        return "alert: none due"
+    line = f"alert: {result.kind} e-mailed to {result.accepted} of {result.accepted + len(result.failures)} addresses"
+    return "; ".join([line, *result.failures])
 
 
 def register(app: Flask) -> None:

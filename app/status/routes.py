@@ -7,6 +7,7 @@ from app.auth.decorators import roles_required
 from app.auth.models import Role
 from app.backup.service import backup_dir, list_backups
 from app.console.nav import nav_item
+from app.status.alerts import alert_setting  # the module also registers the worker's alert check
 from app.status.service import database_answers, system_status
 
 bp = Blueprint("status", __name__, template_folder="templates")
@@ -24,7 +25,8 @@ def index():
     # The backups may be made on another machine (the database server's): then the audit log alone
     # tells, and this server's folder is not there.
     return render_template("status/index.html", status=system_status(), folder_path=folder,
-                           folder_found=folder.is_dir(), folder=list_backups(folder)[:FOLDER_ROWS])
+                           folder_found=folder.is_dir(), folder=list_backups(folder)[:FOLDER_ROWS],
+                           alerts=alert_setting())
 
 
 @bp.get("/healthz")

@@ -95,7 +95,7 @@ class SystemStatus:
         return not self.problems
 
 
-def _marks(action: str, limit: int, names: Optional[set[str]] = None) -> list[AuditMark]:
+def audit_marks(action: str, limit: int, names: Optional[set[str]] = None) -> list[AuditMark]:
     """The newest `limit` entries of one action (of the named backups only, when names are given)."""
     query = (sa.select(AuditEntry.seq, AuditEntry.occurred_at, AuditEntry.object_id, AuditEntry.details)
              .where(AuditEntry.action == action).order_by(AuditEntry.seq.desc()).limit(limit))
@@ -106,15 +106,15 @@ def _marks(action: str, limit: int, names: Optional[set[str]] = None) -> list[Au
 
 def backup_state() -> BackupState:
     """The newest backup, the newest one a check proved, and a check that failed after the last good one."""
-    created = _marks("backup.created", 1)
-    checks = _marks("backup.checked", CHECKS_LOOKED_AT)
-    failed = _marks("backup.check_failed", 1)
+    created = audit_marks("backup.created", 1)
+    checks = audit_marks("backup.checked", CHECKS_LOOKED_AT)
+    failed = audit_marks("backup.check_failed", 1)
     checked: dict[str, datetime] = {}
     for check in reversed(checks):  # oldest first, so each name keeps its newest check
         checked[check.name] = check.at
     # The newest backup made here among those proved; a check of a copy made by another
     # installation (no created entry here) says nothing of this one's backups.
-    made = _marks("backup.created", 1, set(checked)) if checked else []
+    made = audit_marks("backup.created", 1, set(checked)) if checked else []
     last_good_seq = checks[0].seq if checks else 0
     return BackupState(
         newest=created[0] if created else None, verified=made[0] if made else None,
@@ -124,7 +124,7 @@ def backup_state() -> BackupState:
 
 def chain_state(newest_backup: Optional[AuditMark]) -> ChainState:
     """What the newest walk of the audit chain found: the newest backup's, or a later verification's."""
-    verified = _marks("audit.verify", 1)
+    verified = audit_marks("audit.verify", 1)
     if verified and (newest_backup is None or verified[0].seq > newest_backup.seq):
         details = verified[0].details
         broken = details.get("broken_seq")

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask_babel import refresh
 
 from app.auth.models import Role
-from app.backup.service import check_backup, create_backup
+from app.backup.service import check_backup
 from app.db_types import utcnow
 from app.extensions import db
 from app.jobs import service as jobs
@@ -20,40 +20,6 @@ from app.status.service import system_status
 def codes(status) -> list[str]:
     """The problems' codes, in order."""
     return [problem.code for problem in status.problems]
-
-
-@pytest.fixture
-def backed_up(app):
-    """Make a backup (checked unless told not to); returns it."""
-
-    def make(check: bool = True):
-        backup = create_backup("test")
-        db.session.commit()
-        if check:
-            check_backup(backup.path, "test")
-            db.session.commit()
-        return backup
-
-    return make
-
-
-@pytest.fixture
-def worker_ran(app):
-    """Let the worker finish one job now (what its minute sweeps do)."""
-
-    def run(at=None):
-        jobs.enqueue("jobs.purge", {}, run_at=at)
-        db.session.commit()
-        assert jobs.run_due_jobs(now=at) == 1
-
-    return run
-
-
-@pytest.fixture
-def healthy(backed_up, worker_ran):
-    """A checked backup and a running worker: nothing needs doing."""
-    backed_up()
-    worker_ran()
 
 
 # --- the checks -----------------------------------------------------------------------------------
