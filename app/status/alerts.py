@@ -21,11 +21,12 @@ from typing import Optional
 from flask import current_app, render_template
 from flask_babel import gettext, ngettext
 
-from app.jobs import service as jobs
 from app.audit.service import lock_chain, record
 from app.clients.service import EMAIL_RE
 from app.db_types import utcnow
 from app.extensions import db
+from app.i18n import UI_LOCALES
+from app.jobs import service as jobs
 from app.jobs.models import Job
 from app.status.messages import in_language, problem_messages
 from app.status.service import AuditMark, SystemStatus, audit_marks, system_status
@@ -93,8 +94,6 @@ def alert_recipients() -> list[str]:
 
 def alert_lang() -> str:
     """The language of the alerts (STATUS_ALERT_LANG: zh-CN, the default, or en)."""
-    from app.i18n import UI_LOCALES
-
     lang = current_app.config.get("STATUS_ALERT_LANG") or "zh-CN"
     if lang not in UI_LOCALES:
         raise AlertConfigError(f"STATUS_ALERT_LANG: {lang!r} is not one of {', '.join(UI_LOCALES)}")
