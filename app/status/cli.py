@@ -22,7 +22,21 @@ def _facts(status) -> list[str]:
     return [f"backup: newest {newest}; newest proved by a check: {verified}",
             f"audit chain: {walk}",
             f"worker: last job finished {firm_time(worker.last_finished_at) or 'never'}; "
-            f"{worker.waiting} due and waiting; {worker.dead} given up in the last {worker.dead_days} days"]
+            f"{worker.waiting} due and waiting; {worker.dead} given up in the last {worker.dead_days} days",
+            _alerts_fact()]
+
+
+def _alerts_fact() -> str:
+    from app.status.alerts import alert_setting
+
+    setting = alert_setting()
+    if setting.error:
+        return f"alerts: off, {setting.error}"
+    to = f"to {setting.recipients} addresses" if setting.recipients else "off (STATUS_ALERT_EMAILS is not set)"
+    last, failure = setting.history.last_attempt, setting.history.last_failure
+    sent = f"last {last.details.get('kind')} {firm_time(last.at)}" if last else "none sent"
+    missed = f", reached {failure.details.get('accepted')} of {last.details.get('recipients')}" if failure else ""
+    return f"alerts: {to}; {sent}{missed}"
 
 
 @click.command("status")

@@ -1,6 +1,7 @@
 """Status alerts: the problems e-mailed over real SMTP (aiosmtpd), once, with reminders and an all clear."""
 from __future__ import annotations
 
+import json
 import re
 import threading
 from datetime import timedelta
@@ -254,6 +255,23 @@ def test_flask_status_alert_sends_and_says_so(app, alerting):
     assert len(alerting.messages) == 2
     again = app.test_cli_runner().invoke(args=["status", "--alert"])
     assert "alert: none due" in again.output and len(alerting.messages) == 2
+
+
+def test_flask_status_says_whether_alerts_go_out_and_the_last_one(app, alerting):
+    app.config["STATUS_ALERT_EMAILS"] = ""
+    assert "alerts: off (STATUS_ALERT_EMAILS is not set); none sent" in app.test_cli_runner().invoke(args=["status"]).output
+    app.config["STATUS_ALERT_EMAILS"] = ", ".join(OPS)
+    alerting.refuse[OPS[1]] = "550 5.1.1 mailbox unknown"
+    send_status_alert("test")
+    line = next(line for line in app.test_cli_runner().invoke(args=["status"]).output.splitlines()
+                if line.startswith("alerts:"))
+    assert line.startswith("alerts: to 2 addresses; last problems ") and line.endswith(", reached 1 of 2")
+
+
+def test_flask_status_json_stays_one_json_object_with_alert(app, alerting):
+    result = app.test_cli_runner().invoke(args=["status", "--json", "--alert"])
+    assert json.loads(result.stdout)["ok"] is False
+    assert "alert: problems e-mailed to 2 of 2 addresses" in result.stderr
 
 
 @pytest.mark.parametrize(("setting", "message"), [
