@@ -219,15 +219,46 @@ def activate_command(username: str) -> None:
 @audit_cli.command("verify")
 def verify_audit_command() -> None:
     """Recompute the audit hash chain; exit 1 naming the first broken entry. Audited, as in the console."""
-    from app.audit.service import record_verification, verify_chain
+    from app.audit.service import record_verification, walk_chain
 
-    checked, broken = verify_chain()
-    record_verification("cli", checked, broken)
+    walk = walk_chain()
+    record_verification("cli", walk)
     db.session.commit()
+    broken, accepted = walk.broken, _accepted_words(walk.accepted)
     if broken is not None:
         fail(f"audit chain broken at entry seq={broken.seq} (id={broken.entry_id}): {broken.reason}; "
-              f"{checked} entries before it are intact")
-    click.echo(f"audit chain intact: {checked} entries")
+             f"{walk.checked} entries before it are intact{accepted}; after investigating it: "
+             f"flask audit accept-break {broken.seq} --fingerprint {broken.fingerprint} --incident REF --note TEXT")
+    click.echo(f"audit chain intact: {walk.checked} entries{accepted}")
+
+
+def _accepted_words(seqs) -> str:
+    return f" (past the accepted breaks at seq {', '.join(map(str, seqs))})" if seqs else ""
+
+
+@audit_cli.command("accept-break")
+@click.argument("seq", type=ROW_ID)
+@click.option("--fingerprint", required=True, help="The break's fingerprint, as flask audit verify printed it.")
+@click.option("--incident", required=True, help="The incident's reference in the firm's register.")
+@click.option("--note", required=True, help="What the investigation found.")
+def accept_break_command(seq: int, fingerprint: str, incident: str, note: str) -> None:
+    """Accept the chain's first break after investigating it: walks go past exactly that break from then on."""
+    from app.audit.service import accept_break, record_verification, walk_chain
+    from app.reviews.service import InvalidRequest
+
+    try:
+        accept_break("cli", seq, fingerprint, incident, note)
+    except InvalidRequest as exc:
+        fail(f"{exc.field}: {exc.message}")
+    db.session.commit()
+    click.echo(f"break at entry seq={seq} accepted (incident {incident.strip()}); the chain is walked past it from now on")
+    # Walked again at once, as the console does after an acceptance: the status page reads the newest walk.
+    walk = walk_chain()
+    record_verification("cli", walk)
+    db.session.commit()
+    if walk.broken is not None:
+        fail(f"the chain has another break, at {walk.broken.where}: look at it too (flask audit verify)")
+    click.echo(f"audit chain intact: {walk.checked} entries{_accepted_words(walk.accepted)}")
 
 
 @secrets_cli.command("reseal")

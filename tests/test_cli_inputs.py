@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 import pytest
+import sqlalchemy as sa
 
 from app import create_app
 from app.extensions import db
@@ -122,11 +123,32 @@ def good_arguments(name: str, s: Seeded, files: Path) -> dict[str, list[str]]:
     table["backup create"] = {"directory": ["--to", str(files / "backups")], "keep": ["--keep", "3"]}
     table["backup list"] = {"directory": ["--in", str(files / "backups")]}
     table["status"] = {"as_json": ["--json"], "lang": ["--lang", "zh-CN"]}
+    if name == "audit accept-break":
+        table[name] = a_broken_chain()
     if name == "backup check":
         table[name] = {"backup_file": [a_backup(files)]}
     if name == "backup restore":
         table[name] = {"backup_file": [a_backup(files)], "replace": ["--replace"], "yes": ["--yes"]}
     return table.get(name, {})
+
+
+def a_broken_chain() -> dict:
+    """Break the seeded audit chain at its first entry (as a tamperer past the guards would); the
+    arguments that accept that break."""
+    from app.audit.service import walk_chain
+
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change"))
+            conn.execute(sa.text("UPDATE audit_log SET actor = 'x' WHERE seq = 1"))
+            conn.execute(sa.text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change"))
+        else:
+            conn.execute(sa.text("DROP TRIGGER IF EXISTS audit_log_no_update"))
+            conn.execute(sa.text("UPDATE audit_log SET actor = 'x' WHERE seq = 1"))
+    db.session.expire_all()
+    found = walk_chain().broken
+    return {"seq": [str(found.seq)], "fingerprint": ["--fingerprint", found.fingerprint],
+            "incident": ["--incident", "INC-1"], "note": ["--note", "looked at"]}
 
 
 def a_backup(files: Path) -> str:

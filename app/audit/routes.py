@@ -4,15 +4,17 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from flask import Blueprint, render_template, request
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from app.audit.models import AuditEntry
-from app.audit.service import record_verification, verify_chain
+from app.audit.service import accept_break, record_verification, walk_chain
 from app.auth.decorators import actor_name, roles_required
 from app.auth.models import Role
 from app.console.nav import nav_item
 from app.extensions import db
 from app.params import optional_row_id
+from app.reviews.service import InvalidRequest
 
 bp = Blueprint("audit", __name__, url_prefix="/console/audit", template_folder="templates")
 PAGE_SIZE = 100
@@ -73,9 +75,27 @@ def log():
     entries = entries[:PAGE_SIZE]
     chain = None
     if request.args.get("verify") == "1":
-        checked, broken = verify_chain()
-        chain = {"checked": checked, "broken": broken}
-        record_verification(actor_name(), checked, broken, request.remote_addr)
+        chain = walk_chain()
+        record_verification(actor_name(), chain, request.remote_addr)
         db.session.commit()
     return render_template("audit/log.html", entries=entries, values=values, errors=[], tz=_tz(),
                            before=entries[-1].seq if more and entries else None, chain=chain)
+
+
+@bp.post("/accept-break")
+@roles_required(Role.AUDITOR)
+def accept():
+    """Accept the chain's first break as shown, with the incident's reference and what was found."""
+    form = request.form
+    try:
+        broken = accept_break(actor_name(), optional_row_id(form.get("seq")) or 0, form.get("fingerprint") or "",
+                              form.get("incident") or "", form.get("note") or "", request.remote_addr)
+    except InvalidRequest as exc:
+        db.session.rollback()
+        walk = walk_chain()
+        return render_template("audit/log.html", entries=[], values={}, errors=[], tz=_tz(), before=None,
+                               chain=walk, accept_error=exc, accept_form=form), 422
+    db.session.commit()
+    flash(_("The break at entry %(seq)s is accepted: the chain is walked past it from now on.", seq=broken.seq),
+          "success")
+    return redirect(url_for("audit.log", verify=1))

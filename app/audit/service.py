@@ -15,6 +15,9 @@ from app.db_types import utcnow
 from app.extensions import db
 from app.locking import lock_for_update
 
+# An auditor's acceptance of a break found and investigated: walks go past exactly that break.
+BREAK_ACCEPTED = "audit.break_accepted"
+
 
 def entry_digest(prev_hash: str, seq: int, occurred_at: datetime, actor: str, action: str,
                  object_type: str, object_id: Optional[str], details: dict,
@@ -117,6 +120,9 @@ class ChainBreak:
     seq: int
     entry_id: int
     reason: str
+    # What exactly was found: an acceptance (BREAK_ACCEPTED) names it, so that any further change at
+    # the same place is a new break, not the accepted one.
+    fingerprint: str = ""
 
     @property
     def where(self) -> str:
@@ -124,7 +130,16 @@ class ChainBreak:
         return f"entry seq={self.seq}: {self.reason}"
 
 
-# The columns verify_chain reads, in the order it unpacks them.
+@dataclass(frozen=True)
+class ChainWalk:
+    """A walk of the whole chain: entries checked, the first break not accepted, the accepted ones passed."""
+
+    checked: int
+    broken: Optional[ChainBreak]
+    accepted: tuple[int, ...] = ()  # the seq of each accepted break the walk went past
+
+
+# The columns walk_chain reads, in the order it unpacks them.
 _CHAIN_COLUMNS = ("id", "seq", "occurred_at", "actor", "action", "object_type", "object_id", "details",
                   "remote_addr", "prev_hash", "entry_hash")
 
@@ -143,36 +158,109 @@ def _entries_in_order(session: Session, batch: int = 5000) -> Iterator[tuple]:
         last = rows[-1][1]
 
 
-def verify_chain(session: Optional[Session] = None) -> tuple[int, Optional[ChainBreak]]:
-    """Recompute the chain from the start; return entries checked and the first break, if any.
+def accepted_breaks(session: Session) -> set[tuple[int, str]]:
+    """The breaks auditors accepted after investigating them, as (seq, fingerprint): one entry may
+    hold two (a changed previous hash, then its content no longer matching its hash)."""
+    rows = session.execute(sa.select(AuditEntry.details).where(AuditEntry.action == BREAK_ACCEPTED)).scalars()
+    return {(int(details["seq"]), str(details["fingerprint"])) for details in rows}
+
+
+def _gap(expected_seq: int, found_seq: int, prev: str, prev_hash: str) -> str:
+    # Entries expected_seq … found_seq - 1 are gone, between the entry whose hash is prev and the one
+    # found, which names the hash of the last one gone. Entries cut from the end look the same once
+    # another is written (the acceptance itself is), so both are one fingerprint.
+    return f"gap:{expected_seq}-{found_seq}:{prev}->{prev_hash}"
+
+
+def walk_chain(session: Optional[Session] = None) -> ChainWalk:
+    """Recompute the chain from the start, going past the breaks auditors accepted (accept_break),
+    stopping at the first other one.
 
     session: another database's (a backup being checked); the app's own by default.
     """
     if session is None:
         session = db.session
-    prev = GENESIS_HASH
-    expected_seq = 1
-    checked = 0
+    accepted = accepted_breaks(session)
+    passed: list[int] = []
+
+    def acceptable(found: ChainBreak) -> bool:
+        if (found.seq, found.fingerprint) in accepted:
+            passed.append(found.seq)
+            return True
+        return False
+
+    prev, expected_seq, checked = GENESIS_HASH, 1, 0
     for entry_id, seq, occurred_at, actor, action, object_type, object_id, details, remote_addr, \
             prev_hash, entry_hash in _entries_in_order(session):
         if seq != expected_seq:
-            return checked, ChainBreak(expected_seq, entry_id, f"entry {expected_seq} is missing")
+            found = ChainBreak(expected_seq, entry_id, f"entry {expected_seq} is missing",
+                               _gap(expected_seq, seq, prev, prev_hash))
+            if not acceptable(found):
+                return ChainWalk(checked, found, tuple(passed))
+            prev, expected_seq = prev_hash, seq
         if prev_hash != prev:
-            return checked, ChainBreak(seq, entry_id, "previous hash does not match")
+            found = ChainBreak(seq, entry_id, "previous hash does not match", f"prev:{prev}->{prev_hash}")
+            if not acceptable(found):
+                return ChainWalk(checked, found, tuple(passed))
+            prev = prev_hash
         digest = entry_digest(prev, seq, occurred_at, actor, action, object_type, object_id, details, remote_addr)
         if digest != entry_hash:
-            return checked, ChainBreak(seq, entry_id, "content does not match its hash")
+            found = ChainBreak(seq, entry_id, "content does not match its hash", f"content:{digest}:{entry_hash}")
+            if not acceptable(found):
+                return ChainWalk(checked, found, tuple(passed))
         prev = entry_hash
         expected_seq += 1
         checked += 1
     head = session.get(AuditChainHead, 1)
-    if head is not None and (head.last_seq != checked or head.last_hash != prev):
-        return checked, ChainBreak(checked + 1, 0, "entries after the last one were removed")
-    return checked, None
+    if head is not None and (head.last_seq != expected_seq - 1 or head.last_hash != prev):
+        found = ChainBreak(expected_seq, 0, "entries after the last one were removed",
+                           _gap(expected_seq, head.last_seq + 1, prev, head.last_hash))
+        if not acceptable(found):
+            return ChainWalk(checked, found, tuple(passed))
+    return ChainWalk(checked, None, tuple(passed))
 
 
-def record_verification(actor: str, checked: int, broken: Optional[ChainBreak], remote_addr: Optional[str] = None) -> None:
+def verify_chain(session: Optional[Session] = None) -> tuple[int, Optional[ChainBreak]]:
+    """Recompute the chain from the start; return entries checked and the first break not accepted, if any."""
+    walk = walk_chain(session)
+    return walk.checked, walk.broken
+
+
+def record_verification(actor: str, walk: ChainWalk, remote_addr: Optional[str] = None) -> None:
     """Audit a walk of the chain and what it found (the status page reads the newest); flushes."""
+    broken = walk.broken
     record(actor, "audit.verify", "audit_log", None,
-           {"checked": checked, "broken_seq": broken.seq if broken else None,
-            "where": broken.where if broken else None}, remote_addr)
+           {"checked": walk.checked, "broken_seq": broken.seq if broken else None,
+            "where": broken.where if broken else None, "accepted": list(walk.accepted)}, remote_addr)
+
+
+INCIDENT_MAX = 100
+NOTE_MAX = 2000
+
+
+def accept_break(actor: str, seq: int, fingerprint: str, incident: str, note: str,
+                 remote_addr: Optional[str] = None) -> ChainBreak:
+    """Record an auditor's acceptance of the chain's first break, as shown to them; flushes.
+
+    Only after the incident was investigated (docs/backups.md, emergency procedure): the log is not
+    repaired, and from then on walks go past exactly this break and stop at any other, including a
+    further change at the same place. Raises InvalidRequest when the break is not (or no longer) the
+    one shown, or the incident or note is missing.
+    """
+    from app.reviews.service import InvalidRequest
+
+    incident, note = (incident or "").strip(), (note or "").strip()
+    if not incident or len(incident) > INCIDENT_MAX:
+        raise InvalidRequest("incident", f"give the incident's reference (1 to {INCIDENT_MAX} characters)")
+    if not note or len(note) > NOTE_MAX:
+        raise InvalidRequest("note", f"say what the investigation found (1 to {NOTE_MAX} characters)")
+    broken = walk_chain().broken
+    if broken is None:
+        raise InvalidRequest("seq", "the chain is not broken now: there is nothing to accept")
+    if broken.seq != seq or broken.fingerprint != fingerprint:
+        raise InvalidRequest("seq", f"the chain's first break is now at {broken.where}, not the one shown: "
+                                    "verify the chain again and look at it first")
+    record(actor, BREAK_ACCEPTED, "audit_log", seq, {"seq": seq, "fingerprint": broken.fingerprint,
+                                                     "reason": broken.reason, "incident": incident, "note": note},
+           remote_addr)
+    return broken

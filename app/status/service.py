@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app.audit.models import AuditEntry
+from app.audit.service import BREAK_ACCEPTED
 from app.db_types import utcnow
 from app.extensions import db
 from app.jobs.models import Job, JobStatus
@@ -18,16 +19,19 @@ from app.jobs.models import Job, JobStatus
 CHECKS_LOOKED_AT = 20
 # Jobs that gave up are called for during this many days after their last try.
 DEAD_JOBS_DAYS = 7
+# The newest accepted breaks of the audit chain the page lists.
+ACCEPTED_SHOWN = 5
 
 
 @dataclass(frozen=True)
 class AuditMark:
-    """One audit entry the status reads: when, about which backup, with what details."""
+    """One audit entry the status reads: when, about which backup, with what details, by whom."""
 
     seq: int
     at: datetime
     name: Optional[str]
     details: dict
+    actor: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class ChainState:
     at: Optional[datetime]  # None: never walked
     entries: int = 0
     broken: Optional[str] = None  # where it broke, in words
+    accepted: tuple[AuditMark, ...] = ()  # the breaks auditors accepted, newest first (walks go past them)
 
 
 @dataclass(frozen=True)
@@ -97,11 +102,13 @@ class SystemStatus:
 
 def audit_marks(action: str, limit: int, names: Optional[set[str]] = None) -> list[AuditMark]:
     """The newest `limit` entries of one action (of the named backups only, when names are given)."""
-    query = (sa.select(AuditEntry.seq, AuditEntry.occurred_at, AuditEntry.object_id, AuditEntry.details)
+    query = (sa.select(AuditEntry.seq, AuditEntry.occurred_at, AuditEntry.object_id, AuditEntry.details,
+                       AuditEntry.actor)
              .where(AuditEntry.action == action).order_by(AuditEntry.seq.desc()).limit(limit))
     if names is not None:
         query = query.where(AuditEntry.object_id.in_(names))
-    return [AuditMark(seq, at, name, details or {}) for seq, at, name, details in db.session.execute(query)]
+    return [AuditMark(seq, at, name, details or {}, actor)
+            for seq, at, name, details, actor in db.session.execute(query)]
 
 
 def backup_state() -> BackupState:
@@ -123,18 +130,21 @@ def backup_state() -> BackupState:
 
 
 def chain_state(newest_backup: Optional[AuditMark]) -> ChainState:
-    """What the newest walk of the audit chain found: the newest backup's, or a later verification's."""
+    """What the newest walk of the audit chain found (the newest backup's, or a later verification's),
+    and the breaks accepted."""
+    accepted = tuple(audit_marks(BREAK_ACCEPTED, ACCEPTED_SHOWN))
     verified = audit_marks("audit.verify", 1)
     if verified and (newest_backup is None or verified[0].seq > newest_backup.seq):
         details = verified[0].details
         broken = details.get("broken_seq")
         # Entries written before `where` was kept (the console's check) name only the entry.
         where = (details.get("where") or f"entry seq={broken}") if broken else None
-        return ChainState(verified[0].at, int(details.get("checked") or 0), where)
+        return ChainState(verified[0].at, int(details.get("checked") or 0), where, accepted)
     if newest_backup is not None:
         details = newest_backup.details
-        return ChainState(newest_backup.at, int(details.get("audit_entries") or 0), details.get("audit_break"))
-    return ChainState(None)
+        return ChainState(newest_backup.at, int(details.get("audit_entries") or 0), details.get("audit_break"),
+                          accepted)
+    return ChainState(None, accepted=accepted)
 
 
 def worker_state(now: datetime) -> WorkerState:
