@@ -17,8 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import sqlalchemy as sa
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -44,15 +42,9 @@ def fill(entries: int) -> float:
 def break_and_accept(seq: int) -> None:
     """Change entry `seq` past the append-only guards, then accept the break the walk finds."""
     from app.audit.service import accept_break, walk_chain
+    from tests.audit.tampering import tamper_audit_log  # the tests' tamperer, not a second one
 
-    with db.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change"))
-            conn.execute(sa.text("UPDATE audit_log SET actor = 'x' WHERE seq = :s"), {"s": seq})
-            conn.execute(sa.text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change"))
-        else:
-            conn.execute(sa.text("DROP TRIGGER IF EXISTS audit_log_no_update"))
-            conn.execute(sa.text("UPDATE audit_log SET actor = 'x' WHERE seq = :s"), {"s": seq})
+    tamper_audit_log("UPDATE audit_log SET actor = 'x' WHERE seq = :s", s=seq)
     found = walk_chain().broken
     assert found is not None and found.seq == seq, found
     accept_break("bench", found.seq, found.fingerprint, "BENCH-1", "a benchmark's change")

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import click
 import pytest
-import sqlalchemy as sa
 
 from app import create_app
 from app.extensions import db
@@ -136,16 +135,9 @@ def a_broken_chain() -> dict:
     """Break the seeded audit chain at its first entry (as a tamperer past the guards would); the
     arguments that accept that break."""
     from app.audit.service import walk_chain
+    from tests.audit.tampering import tamper_audit_log
 
-    with db.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change"))
-            conn.execute(sa.text("UPDATE audit_log SET actor = 'x' WHERE seq = 1"))
-            conn.execute(sa.text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change"))
-        else:
-            conn.execute(sa.text("DROP TRIGGER IF EXISTS audit_log_no_update"))
-            conn.execute(sa.text("UPDATE audit_log SET actor = 'x' WHERE seq = 1"))
-    db.session.expire_all()
+    tamper_audit_log("UPDATE audit_log SET actor = 'x' WHERE seq = 1")
     found = walk_chain().broken
     return {"seq": [str(found.seq)], "fingerprint": ["--fingerprint", found.fingerprint],
             "incident": ["--incident", "INC-1"], "note": ["--note", "looked at"]}

@@ -4,6 +4,7 @@ import sqlalchemy as sa
 
 from app.audit.service import record
 from app.extensions import db
+from tests.audit.tampering import tamper_audit_log
 from tests.console.conftest import post, sign_in  # noqa: F401  (shared console helpers)
 
 
@@ -25,17 +26,4 @@ def chain(app):
 @pytest.fixture
 def tamper(app):
     """Run SQL as a tamperer with database rights: the append-only triggers are bypassed first."""
-
-    def run(sql: str, **params):
-        with db.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change"))
-                conn.execute(sa.text(sql), params)
-                conn.execute(sa.text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change"))
-            else:
-                conn.execute(sa.text("DROP TRIGGER IF EXISTS audit_log_no_update"))
-                conn.execute(sa.text("DROP TRIGGER IF EXISTS audit_log_no_delete"))
-                conn.execute(sa.text(sql), params)
-        db.session.expire_all()
-
-    return run
+    return tamper_audit_log

@@ -12,7 +12,6 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
-import sqlalchemy as sa
 from axe_playwright_python.sync_playwright import Axe
 
 from app.extensions import db
@@ -177,20 +176,14 @@ def test_every_console_page_an_admin_can_reach_passes_axe(phone, staff_browser, 
 def test_the_audit_page_with_a_broken_chain_and_the_status_with_an_accepted_one_pass_axe(app, staff_browser, lang):
     from app.audit.service import record, walk_chain
     from app.status.alerts import ALERTED
+    from tests.audit.tampering import tamper_audit_log
     from tests.audit.test_accept_break import accept
 
     for n in range(5):
         record("staff:someone", "test.action", "thing", n, {"n": n})
     record("system", ALERTED, "status", None, {"kind": "problems", "codes": ["worker_never_ran"], "recipients": 2})
     db.session.commit()
-    with db.engine.begin() as conn:  # a tamperer past the guards (tests/audit/conftest.py)
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change"))
-            conn.execute(sa.text("UPDATE audit_log SET actor = 'x' WHERE seq = 3"))
-            conn.execute(sa.text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change"))
-        else:
-            conn.execute(sa.text("DROP TRIGGER IF EXISTS audit_log_no_update"))
-            conn.execute(sa.text("UPDATE audit_log SET actor = 'x' WHERE seq = 3"))
+    tamper_audit_log("UPDATE audit_log SET actor = 'x' WHERE seq = 3")
     page, base = staff_browser
     page.goto(f"{base}/console/audit/?verify=1&lang={lang}")
     assert page.locator("#accept-break").is_visible()
