@@ -81,5 +81,5 @@ clean:
 
 # Refresh the zh-CN catalog after changing user-facing strings; then translate the new entries.
 translations: | $(BIN)/python
-	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k nav_item:1 -o /tmp/huifang-messages.pot .
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k nav_item:1 -k phrase -o /tmp/huifang-messages.pot .
 	$(BIN)/pybabel -q update -i /tmp/huifang-messages.pot -d app/translations -l zh --no-fuzzy-matching

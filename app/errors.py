@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.extensions import db, limiter
 from app.logredact import redact
+from app.phrases import localized
 
 TITLES = {
     400: _l("The request could not be understood"),
@@ -43,7 +44,8 @@ def error_response(status: int, message: str, headers=None, **extra):
         body = {"error": {"status": status, "message": message, **extra}}
         return jsonify(body), status, headers
     title = str(TITLES.get(status, _("Error")))
-    return render_template("errors/error.html", status=status, title=title, message=message), status, headers
+    return (render_template("errors/error.html", status=status, title=title, message=localized(message)),
+            status, headers)
 
 
 def protocol_headers(exc: HTTPException) -> dict:

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from flask import Flask, request
-from flask_babel import Babel
+from flask_babel import Babel, refresh
+
+from app.phrases import localized
 
 # Interface locales (Babel) and the definition languages they show.
 UI_LOCALES = {"zh-CN": "zh_Hans_CN", "en": "en"}  # catalog folder "zh" (Babel falls back to it)
@@ -25,6 +27,14 @@ def current_lang() -> str:
 def init_i18n(app: Flask, babel: Babel) -> None:
     """Bind Flask-Babel with our locale selector and remember a ?lang= choice in a cookie."""
     babel.init_app(app, locale_selector=lambda: UI_LOCALES[current_lang()])
+    app.add_template_filter(localized, "localized")  # a service's refusal on a page: {{ exc.message|localized }}
+
+    @app.before_request
+    def _locale_of_this_request():
+        # Flask-Babel keeps the locale it picked on the app context (g), and a request shares the app
+        # context already pushed (the tests', a job's): without this it would read in an earlier
+        # request's language.
+        refresh()
 
     @app.after_request
     def _remember_lang(response):

@@ -16,6 +16,7 @@ from app.audit.service import record
 from app.db_types import utcnow
 from app.extensions import db
 from app.inputs import is_plain_name
+from app.phrases import phrase
 from app.reviews.service import InvalidRequest
 
 KEY_PREFIX = "hf_"
@@ -42,16 +43,16 @@ def check_key_name(name: str) -> str:
     """The name of a new key, stripped: 1 to 64 characters, not taken by another key."""
     name = name.strip()
     if not is_plain_name(name, 64):
-        raise InvalidRequest("name", "give 1 to 64 characters, without control characters")
+        raise InvalidRequest("name", phrase("give 1 to 64 characters, without control characters"))
     if db.session.scalar(sa.select(ApiKey.id).where(ApiKey.name == name)) is not None:
-        raise InvalidRequest("name", f"an API key named '{name}' exists already")
+        raise InvalidRequest("name", phrase("an API key named '%(name)s' exists already", name=name))
     return name
 
 
 def _web_url(value: str, field: str):
     """The parts of an http(s) URL with a host, or InvalidRequest naming the field."""
-    refused = InvalidRequest(field, f"'{value[:80]}' is not an http(s) URL with a host (no credentials, query, "
-                                    f"spaces or quotes)")
+    refused = InvalidRequest(field, phrase("'%(value)s' is not an http(s) URL with a host (no credentials, query, "
+                                           "spaces or quotes)", value=value[:80]))
     if len(value) > 500 or NOT_IN_URLS.search(value):
         raise refused
     parts = urlsplit(value)
@@ -73,8 +74,8 @@ def check_callback_prefix(prefix: str) -> str:
     """
     parts = _web_url(prefix, "callback_prefixes")
     if not parts.path and not prefix.endswith(":"):
-        raise InvalidRequest("callback_prefixes", f"'{prefix[:80]}' must end its host with '/' or ':' "
-                                                  f"(e.g. https://crm.example.com/hooks/)")
+        raise InvalidRequest("callback_prefixes", phrase("'%(prefix)s' must end its host with '/' or ':' "
+                                                         "(e.g. https://crm.example.com/hooks/)", prefix=prefix[:80]))
     return prefix
 
 
@@ -82,7 +83,8 @@ def check_frame_origin(origin: str) -> str:
     """An origin allowed to frame the gate page: scheme://host[:port], nothing after it."""
     parts = _web_url(origin.rstrip("/"), "frame_origins")
     if parts.path:
-        raise InvalidRequest("frame_origins", f"'{origin[:80]}' is an origin: scheme://host[:port], no path")
+        raise InvalidRequest("frame_origins", phrase("'%(origin)s' is an origin: scheme://host[:port], no path",
+                                                      origin=origin[:80]))
     return origin.rstrip("/")
 
 

@@ -14,6 +14,7 @@ from app.audit.models import GENESIS_HASH, AuditChainHead, AuditEntry
 from app.db_types import utcnow
 from app.extensions import db
 from app.locking import lock_for_update
+from app.phrases import phrase
 
 # An auditor's acceptance of a break found and investigated: walks go past exactly that break.
 BREAK_ACCEPTED = "audit.break_accepted"
@@ -251,15 +252,16 @@ def accept_break(actor: str, seq: int, fingerprint: str, incident: str, note: st
 
     incident, note = (incident or "").strip(), (note or "").strip()
     if not incident or len(incident) > INCIDENT_MAX:
-        raise InvalidRequest("incident", f"give the incident's reference (1 to {INCIDENT_MAX} characters)")
+        raise InvalidRequest("incident", phrase("give the incident's reference (1 to %(most)d characters)",
+                                                 most=INCIDENT_MAX))
     if not note or len(note) > NOTE_MAX:
-        raise InvalidRequest("note", f"say what the investigation found (1 to {NOTE_MAX} characters)")
+        raise InvalidRequest("note", phrase("say what the investigation found (1 to %(most)d characters)", most=NOTE_MAX))
     broken = walk_chain().broken
     if broken is None:
-        raise InvalidRequest("seq", "the chain is not broken now: there is nothing to accept")
+        raise InvalidRequest("seq", phrase("the chain is not broken now: there is nothing to accept"))
     if broken.seq != seq or broken.fingerprint != fingerprint:
-        raise InvalidRequest("seq", f"the chain's first break is now at {broken.where}, not the one shown: "
-                                    "verify the chain again and look at it first")
+        raise InvalidRequest("seq", phrase("the chain's first break is now at %(where)s, not the one shown: "
+                                           "verify the chain again and look at it first", where=broken.where))
     record(actor, BREAK_ACCEPTED, "audit_log", seq, {"seq": seq, "fingerprint": broken.fingerprint,
                                                      "reason": broken.reason, "incident": incident, "note": note},
            remote_addr)

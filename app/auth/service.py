@@ -18,6 +18,7 @@ from app.db_types import utcnow
 from app.extensions import db
 from app.inputs import is_plain_name
 from app.locking import lock_for_update
+from app.phrases import phrase
 from app.reviews.service import InvalidRequest
 
 from functools import lru_cache
@@ -59,10 +60,10 @@ def check_new_staff(username: str, display_name: str, staff_code: Optional[str])
     """The new account's names, stripped and checked; InvalidRequest naming the field otherwise."""
     username = username.strip()
     if not USERNAME.fullmatch(username):
-        raise InvalidRequest("username", "give 1 to 64 letters, digits, '.', '_' or '-'")
+        raise InvalidRequest("username", phrase("give 1 to 64 letters, digits, '.', '_' or '-'"))
     display_name, staff_code = _checked_names(display_name, staff_code)
     if db.session.scalar(sa.select(StaffUser.id).where(StaffUser.username == username)) is not None:
-        raise InvalidRequest("username", f"'{username}' is taken")
+        raise InvalidRequest("username", phrase("'%(name)s' is taken", name=username))
     _require_free_staff_code(staff_code)
     return username, display_name, staff_code
 
@@ -72,16 +73,16 @@ def _checked_names(display_name: str, staff_code: Optional[str]) -> tuple[str, O
     display_name = display_name.strip()
     staff_code = staff_code.strip() if staff_code is not None else None
     if not is_plain_name(display_name, 100):
-        raise InvalidRequest("display_name", "give 1 to 100 characters, without control characters")
+        raise InvalidRequest("display_name", phrase("give 1 to 100 characters, without control characters"))
     if staff_code is not None and not STAFF_CODE.fullmatch(staff_code):
-        raise InvalidRequest("staff_code", "give 1 to 32 letters, digits, '.', '_' or '-'")
+        raise InvalidRequest("staff_code", phrase("give 1 to 32 letters, digits, '.', '_' or '-'"))
     return display_name, staff_code
 
 
 def _require_free_staff_code(staff_code: Optional[str], owner_id: Optional[int] = None) -> None:
     if staff_code is not None and db.session.scalar(sa.select(StaffUser.id).where(
             StaffUser.staff_code == staff_code, StaffUser.id != (owner_id or 0))) is not None:
-        raise InvalidRequest("staff_code", f"'{staff_code}' belongs to another account")
+        raise InvalidRequest("staff_code", phrase("'%(code)s' belongs to another account", code=staff_code))
 
 
 def _acts_on_own_account(actor: str, user: StaffUser) -> bool:
@@ -268,7 +269,7 @@ def reset_password(user: StaffUser, actor: str, remote_addr: Optional[str] = Non
     InvalidRequest for administrators' own accounts: they change their passwords themselves.
     """
     if _acts_on_own_account(actor, user):
-        raise InvalidRequest("password", "change your own password on the password page")
+        raise InvalidRequest("password", phrase("change your own password on the password page"))
     password = one_time_password()
     _set_password(user, password, must_change=True)
     record(actor, "staff.password_reset", "staff_user", user.id, {"username": user.username}, remote_addr)
@@ -282,9 +283,9 @@ def reset_two_factor(user: StaffUser, actor: str, remote_addr: Optional[str] = N
     account: whoever holds his password alone must not be able to drop the second step.
     """
     if _acts_on_own_account(actor, user):
-        raise InvalidRequest("two_factor", "another administrator must reset your two-step sign-in")
+        raise InvalidRequest("two_factor", phrase("another administrator must reset your two-step sign-in"))
     if not user.has_two_factor:
-        raise InvalidRequest("two_factor", "this account has not set up two-step sign-in")
+        raise InvalidRequest("two_factor", phrase("this account has not set up two-step sign-in"))
     user.totp_secret_sealed = user.totp_enabled_at = user.totp_last_step = None
     user.end_sessions()
     db.session.flush()
@@ -318,7 +319,7 @@ def update_staff(user: StaffUser, actor: str, *, display_name: str, role: Role, 
     display_name, staff_code = _checked_names(display_name, (staff_code or "").strip() or None)
     _require_free_staff_code(staff_code, owner_id=user.id)
     if role is not user.role and _acts_on_own_account(actor, user):
-        raise InvalidRequest("role", "another administrator must change your own role")
+        raise InvalidRequest("role", phrase("another administrator must change your own role"))
     if user.role is Role.ADMIN and role is not Role.ADMIN:
         _require_another_administrator(user, "role")
     changes = {name: {"from": old, "to": new} for name, old, new in (
@@ -337,7 +338,7 @@ def set_active(user: StaffUser, active: bool, actor: str, remote_addr: Optional[
     InvalidRequest when administrators try it on their own account.
     """
     if _acts_on_own_account(actor, user):
-        raise InvalidRequest("active", "another administrator must deactivate your own account")
+        raise InvalidRequest("active", phrase("another administrator must deactivate your own account"))
     if user.active == active:
         return
     if not active:
@@ -364,7 +365,7 @@ def _require_another_administrator(user: StaffUser, field: str) -> None:
     admins = db.session.scalars(sa.select(StaffUser.id).where(StaffUser.role == Role.ADMIN, StaffUser.active)
                                 .order_by(StaffUser.id).with_for_update()).all()
     if not any(admin_id != user.id for admin_id in admins):
-        raise InvalidRequest(field, "the firm must keep an active administrator: make another account one first")
+        raise InvalidRequest(field, phrase("the firm must keep an active administrator: make another account one first"))
 
 
 def user_for_session(session_id: str) -> Optional[StaffUser]:

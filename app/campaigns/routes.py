@@ -19,6 +19,7 @@ from app.console.nav import nav_item
 from app.errors import abort_with
 from app.extensions import db
 from app.params import whole_number
+from app.phrases import phrase, with_field
 from app.reviews.service import InvalidRequest
 from app.reviews.signals import register_invitation_link, response_stored
 
@@ -39,7 +40,7 @@ response_stored.connect(service.on_response_stored)
 def get_campaign_or_404(campaign_id: int):
     campaign = service.get_campaign(campaign_id)
     if campaign is None:
-        abort_with(404, _("No such campaign."))
+        abort_with(404, phrase("No such campaign."))  # English in the API's JSON, the reader's on a page
     return campaign
 
 
@@ -52,7 +53,7 @@ def _whole_number(text: str, field: str) -> int:
     try:
         return whole_number(text, 1, 1_000_000)
     except ValueError:
-        raise InvalidRequest(field, "must be whole numbers from 1, e.g. 3, 7") from None
+        raise InvalidRequest(field, phrase("must be whole numbers from 1, e.g. 3, 7")) from None
 
 
 def _rates(form) -> dict[str, int]:
@@ -67,7 +68,7 @@ def _time(value: str | None, field: str):
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidRequest(field, "not a date and time") from None
+        raise InvalidRequest(field, phrase("not a date and time")) from None
     if parsed.tzinfo is None:
         from delivery.calendar import EXCHANGE_TZ
 
@@ -146,7 +147,7 @@ def change_state(campaign_id: int, action: str):
         getattr(service, f"{action}_campaign")(campaign, actor_name())
     except InvalidRequest as exc:
         db.session.rollback()
-        abort_with(409 if isinstance(exc, service.CampaignStateError) else 422, str(exc), field=exc.field)
+        abort_with(409 if isinstance(exc, service.CampaignStateError) else 422, with_field(exc.field, exc.message), field=exc.field)
     db.session.commit()
     flash(_("Campaign %(name)s is %(status)s.", name=campaign.name, status=campaign.status.value))
     return redirect(url_for("campaigns.detail", campaign_id=campaign.id), 303)
@@ -175,7 +176,7 @@ def add_targets(campaign_id: int):
         return render_template("campaigns/import_errors.html", campaign=campaign, errors=exc.errors), 422
     except InvalidRequest as exc:
         db.session.rollback()
-        abort_with(422, str(exc), field=exc.field)
+        abort_with(422, with_field(exc.field, exc.message), field=exc.field)
     db.session.commit()
     flash(_("%(n)d targets added.", n=added))
     return redirect(url_for("campaigns.detail", campaign_id=campaign.id), 303)
@@ -188,22 +189,22 @@ def sample(campaign_id: int):
     campaign = get_campaign_or_404(campaign_id)
     form = request.form
 
-    def value(name, parse, default, what):
+    def value(name, parse, default, refusal):
         try:
             return parse(form.get(name) or default)
         except ValueError:
-            raise InvalidRequest(name, f"must be {what}") from None
+            raise InvalidRequest(name, refusal) from None
 
     try:
-        spec = service.SampleSpec(as_of=value("as_of", date.fromisoformat, "", "a date as YYYY-MM-DD"),
-                                  seed=value("seed", int, "", "a whole number"),
-                                  ratio=value("ratio", float, "0.10", "a number, e.g. 0.10"),
-                                  r5_ratio=value("r5_ratio", float, "0.30", "a number, e.g. 0.30"),
+        spec = service.SampleSpec(as_of=value("as_of", date.fromisoformat, "", phrase("must be a date as YYYY-MM-DD")),
+                                  seed=value("seed", int, "", phrase("must be a whole number")),
+                                  ratio=value("ratio", float, "0.10", phrase("must be a number, e.g. 0.10")),
+                                  r5_ratio=value("r5_ratio", float, "0.30", phrase("must be a number, e.g. 0.30")),
                                   stratify_by=form.get("stratify_by") or "branch")
         service.draw_sample(campaign, spec, actor_name())
     except InvalidRequest as exc:
         db.session.rollback()
-        abort_with(422, str(exc), field=exc.field)
+        abort_with(422, with_field(exc.field, exc.message), field=exc.field)
     db.session.commit()
     return redirect(url_for("campaigns.detail", campaign_id=campaign.id), 303)
 

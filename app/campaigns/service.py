@@ -25,6 +25,7 @@ from app.db_types import utcnow
 from app.definitions.models import ReviewType
 from app.extensions import db
 from app.inputs import first_nul_line
+from app.phrases import phrase
 from app.reviews.service import InvalidRequest, resolve_version
 from app.reviews.signals import linked_row
 from app.clients.service import RowError  # one shape for row errors: line/index, field, reason
@@ -125,13 +126,14 @@ class CampaignSpec:
 
 def _positive_int_map(value, field_name: str) -> dict:
     if not isinstance(value, Mapping):
-        raise InvalidRequest(field_name, "must map channels to whole numbers")
+        raise InvalidRequest(field_name, phrase("must map channels to whole numbers"))
     result = {}
     for channel, number in value.items():
         if channel not in CHANNELS:
-            raise InvalidRequest(field_name, f"unknown channel '{channel}'")
+            raise InvalidRequest(field_name, phrase("unknown channel '%(channel)s'", channel=channel))
         if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-            raise InvalidRequest(field_name, f"{channel}: must be a whole number of at least 1")
+            raise InvalidRequest(field_name, phrase("%(channel)s: must be a whole number of at least 1",
+                                                    channel=channel))
         result[channel] = number
     return result
 
@@ -140,53 +142,62 @@ def validate_spec(spec: CampaignSpec, now: datetime) -> dict:
     """Check every field; InvalidRequest names the first bad one. Returns the model's values."""
     name = (spec.name or "").strip()
     if not name or len(name) > 200:
-        raise InvalidRequest("name", "is required (at most 200 characters)")
+        raise InvalidRequest("name", phrase("is required (at most 200 characters)"))
     version = resolve_version(spec.questionnaire_key, spec.version_number)
     try:
         review_type = ReviewType(spec.review_type or version.questionnaire.review_type.value)
     except ValueError:
-        raise InvalidRequest("review_type", f"unknown review type '{spec.review_type}'") from None
+        raise InvalidRequest("review_type", phrase("unknown review type '%(value)s'", value=spec.review_type)) from None
     plan = list(spec.channel_plan or [])
     if not plan:
-        raise InvalidRequest("channel_plan", "name at least one channel")
+        raise InvalidRequest("channel_plan", phrase("name at least one channel"))
     for channel in plan:
         if channel not in CHANNELS:
-            raise InvalidRequest("channel_plan", f"unknown channel '{channel}' (one of {', '.join(CHANNELS)})")
+            raise InvalidRequest("channel_plan", phrase("unknown channel '%(channel)s' (one of %(channels)s)",
+                                                         channel=channel, channels=", ".join(CHANNELS)))
     if len(set(plan)) != len(plan):
-        raise InvalidRequest("channel_plan", "a channel appears twice")
+        raise InvalidRequest("channel_plan", phrase("a channel appears twice"))
     attempts = _positive_int_map(spec.attempts_per_channel or {}, "attempts_per_channel")
     rates = _positive_int_map(spec.rate_limits or {}, "rate_limits")
     days = list(spec.reminder_days or [])
     if any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in days) or days != sorted(set(days)):
-        raise InvalidRequest("reminder_days", "must be increasing whole numbers of days, e.g. 3, 7")
+        raise InvalidRequest("reminder_days", phrase("must be increasing whole numbers of days, e.g. 3, 7"))
+    quiet = {}
+    for field_name in ("quiet_start", "quiet_end"):
+        value = getattr(spec, field_name)
+        try:
+            quiet[field_name] = cal.parse_hhmm(value, field_name)
+        except cal.CalendarError:  # the calendar's own words, as a phrase for the console
+            raise InvalidRequest(field_name, phrase("'%(value)s' is not a time as HH:MM", value=value)) from None
+    quiet_start, quiet_end = quiet["quiet_start"], quiet["quiet_end"]
     try:
-        quiet_start = cal.parse_hhmm(spec.quiet_start, "quiet_start")
-        quiet_end = cal.parse_hhmm(spec.quiet_end, "quiet_end")
         tz = cal.check_timezone(spec.default_timezone)
-    except cal.CalendarError as exc:
-        field_name = str(exc).split(":", 1)[0] if str(exc).startswith("quiet_") else "default_timezone"
-        raise InvalidRequest(field_name, str(exc)) from None
+    except cal.CalendarError:
+        raise InvalidRequest("default_timezone", phrase("unknown time zone '%(name)s'",
+                                                        name=spec.default_timezone)) from None
     if spec.window_starts_at and spec.window_ends_at and spec.window_ends_at <= spec.window_starts_at:
-        raise InvalidRequest("window_ends_at", "must be after window_starts_at")
+        raise InvalidRequest("window_ends_at", phrase("must be after window_starts_at"))
     if spec.window_ends_at and spec.window_ends_at <= now:
-        raise InvalidRequest("window_ends_at", "the send window has already ended")
+        raise InvalidRequest("window_ends_at", phrase("the send window has already ended"))
     if spec.deadline is not None and spec.deadline <= now:
-        raise InvalidRequest("deadline", "must be in the future")
+        raise InvalidRequest("deadline", phrase("must be in the future"))
     if isinstance(spec.cooling_off_hours, bool) or not isinstance(spec.cooling_off_hours, int) \
             or not 0 <= spec.cooling_off_hours <= 24 * 30:
-        raise InvalidRequest("cooling_off_hours", "must be whole hours between 0 and 720")
+        raise InvalidRequest("cooling_off_hours", phrase("must be whole hours between 0 and 720"))
     for field_name in ("sms_text", "email_subject", "email_text"):
         bad = unknown_placeholders(getattr(spec, field_name))
         if bad:
-            raise InvalidRequest(field_name, "unknown placeholders: " + ", ".join("{" + b + "}" for b in bad))
+            raise InvalidRequest(field_name, phrase("unknown placeholders: %(names)s",
+                                                     names=", ".join("{" + b + "}" for b in bad)))
     for field_name in ("sms_text", "email_subject"):  # String(200) columns: PostgreSQL refuses more
         if len(getattr(spec, field_name) or "") > 200:
-            raise InvalidRequest(field_name, "at most 200 characters")
+            raise InvalidRequest(field_name, phrase("at most 200 characters"))
     if spec.context is not None and not isinstance(spec.context, Mapping):
-        raise InvalidRequest("context", "must be an object of placeholder values, e.g. {\"product_name\": \"…\"}")
+        raise InvalidRequest("context",
+                             phrase("must be an object of placeholder values, e.g. {\"product_name\": \"…\"}"))
     context = dict(spec.context or {})
     if any(not isinstance(v, (str, int, float)) for v in context.values()):
-        raise InvalidRequest("context", "context values must be strings or numbers")
+        raise InvalidRequest("context", phrase("context values must be strings or numbers"))
     return dict(
         name=name, review_type=review_type, version=version, channel_plan=plan,
         attempts_per_channel={**{c: DEFAULT_ATTEMPTS[c] for c in plan}, **attempts}, rate_limits=rates,
@@ -225,15 +236,16 @@ def start_campaign(campaign: Campaign, actor: str, now: Optional[datetime] = Non
     """draft → running; refused outside the send window or without targets."""
     now = now or utcnow()
     if campaign.status is not CampaignStatus.DRAFT:
-        raise CampaignStateError("status", f"the campaign is {campaign.status.value}, not draft")
+        raise CampaignStateError("status", phrase("the campaign is %(status)s, not draft",
+                                                  status=campaign.status.value))
     if campaign.window_ends_at is not None and now >= campaign.window_ends_at:
-        raise InvalidRequest("window_ends_at", "the campaign's send window has ended; it cannot start")
+        raise InvalidRequest("window_ends_at", phrase("the campaign's send window has ended; it cannot start"))
     if campaign.deadline is not None and now >= campaign.deadline:
-        raise InvalidRequest("deadline", "the campaign's deadline has passed; it cannot start")
+        raise InvalidRequest("deadline", phrase("the campaign's deadline has passed; it cannot start"))
     count = db.session.scalar(sa.select(sa.func.count()).select_from(CampaignTarget)
                               .where(CampaignTarget.campaign_id == campaign.id))
     if not count:
-        raise InvalidRequest("targets", "the campaign has no targets yet")
+        raise InvalidRequest("targets", phrase("the campaign has no targets yet"))
     campaign.status = CampaignStatus.RUNNING
     campaign.started_at = now
     first = max(now, campaign.window_starts_at) if campaign.window_starts_at else now
@@ -248,7 +260,8 @@ def start_campaign(campaign: Campaign, actor: str, now: Optional[datetime] = Non
 def pause_campaign(campaign: Campaign, actor: str) -> None:
     """running → paused: no send starts while paused (a send already under way completes)."""
     if campaign.status is not CampaignStatus.RUNNING:
-        raise CampaignStateError("status", f"the campaign is {campaign.status.value}, not running")
+        raise CampaignStateError("status", phrase("the campaign is %(status)s, not running",
+                                                  status=campaign.status.value))
     campaign.status = CampaignStatus.PAUSED
     db.session.flush()
     record(actor, "campaign.pause", "campaign", campaign.id, {})
@@ -257,7 +270,8 @@ def pause_campaign(campaign: Campaign, actor: str) -> None:
 def resume_campaign(campaign: Campaign, actor: str, now: Optional[datetime] = None) -> None:
     """paused → running; targets due while paused go out now (quiet hours still apply)."""
     if campaign.status is not CampaignStatus.PAUSED:
-        raise CampaignStateError("status", f"the campaign is {campaign.status.value}, not paused")
+        raise CampaignStateError("status", phrase("the campaign is %(status)s, not paused",
+                                                  status=campaign.status.value))
     campaign.status = CampaignStatus.RUNNING
     db.session.flush()
     record(actor, "campaign.resume", "campaign", campaign.id, {})
@@ -267,7 +281,7 @@ def resume_campaign(campaign: Campaign, actor: str, now: Optional[datetime] = No
 def cancel_campaign(campaign: Campaign, actor: str, now: Optional[datetime] = None) -> int:
     """Stop for good: open targets are cancelled and their invitations are left to expire."""
     if campaign.status in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
-        raise CampaignStateError("status", f"the campaign is already {campaign.status.value}")
+        raise CampaignStateError("status", phrase("the campaign is already %(status)s", status=campaign.status.value))
     now = now or utcnow()
     result = db.session.execute(sa.update(CampaignTarget).where(
         CampaignTarget.campaign_id == campaign.id, CampaignTarget.state.in_(ACTIVE_STATES)
@@ -306,17 +320,18 @@ def _parse_event(value, row: int, errors: list) -> Optional[datetime]:
                 .astimezone(timezone.utc)
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        errors.append(RowError(row, "event_at", "must be a date (YYYY-MM-DD) or a time with a zone"))
+        errors.append(RowError(row, "event_at", phrase("must be a date (YYYY-MM-DD) or a time with a zone")))
         return None
     if parsed.tzinfo is None:
-        errors.append(RowError(row, "event_at", "give a time zone, e.g. 2026-03-02T10:00:00+08:00"))
+        errors.append(RowError(row, "event_at", phrase("give a time zone, e.g. 2026-03-02T10:00:00+08:00")))
         return None
     return parsed
 
 
 def _check_editable(campaign: Campaign) -> None:
     if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.RUNNING, CampaignStatus.PAUSED):
-        raise CampaignStateError("status", f"the campaign is {campaign.status.value}; targets cannot be added")
+        raise CampaignStateError("status", phrase("the campaign is %(status)s; targets cannot be added",
+                                                   status=campaign.status.value))
 
 
 def add_target_rows(campaign: Campaign, rows: list[Mapping], actor: str, source: str, first_row: int = 1,
@@ -339,34 +354,36 @@ def add_target_rows(campaign: Campaign, rows: list[Mapping], actor: str, source:
     calendar = trading_calendar() if campaign.review_type is ReviewType.ABNORMAL else None
     for index, raw in enumerate(rows, start=first_row):
         if not isinstance(raw, Mapping):
-            errors.append(RowError(index, "", "each row must be an object"))
+            errors.append(RowError(index, "", phrase("each row must be an object")))
             continue
         account = str(raw.get("account") or "").strip()
         before = len(errors)
         if not account:
-            errors.append(RowError(index, "account", "is required"))
+            errors.append(RowError(index, "account", phrase("is required")))
         elif account not in clients:
-            errors.append(RowError(index, "account", f"unknown client account '{account}'"))
+            errors.append(RowError(index, "account", phrase("unknown client account '%(account)s'", account=account)))
         elif account in seen:
-            errors.append(RowError(index, "account", f"duplicate of row {seen[account]}"))
+            errors.append(RowError(index, "account", phrase("duplicate of row %(row)d", row=seen[account])))
         elif clients[account].id in existing:
-            errors.append(RowError(index, "account", "already a target of this campaign"))
+            errors.append(RowError(index, "account", phrase("already a target of this campaign")))
         seen.setdefault(account, index)
         event_at = _parse_event(raw.get("event_at"), index, errors)
         if campaign.review_type in (ReviewType.ABNORMAL, ReviewType.NEW_PERMISSION, ReviewType.PRIVATE_FUND) \
                 and event_at is None and not any(e.row == index and e.field == "event_at" for e in errors):
-            what = {"abnormal": "the detection time", "new_permission": "the grant time",
-                    "private_fund": "the purchase time"}[campaign.review_type.value]
-            errors.append(RowError(index, "event_at", f"is required for {campaign.review_type.value} ({what})"))
+            errors.append(RowError(index, "event_at", {
+                ReviewType.ABNORMAL: phrase("is required for abnormal (the detection time)"),
+                ReviewType.NEW_PERMISSION: phrase("is required for new_permission (the grant time)"),
+                ReviewType.PRIVATE_FUND: phrase("is required for private_fund (the purchase time)"),
+            }[campaign.review_type]))
         context = raw.get("context") or {}
         if not isinstance(context, Mapping) or any(not isinstance(v, (str, int, float)) for v in context.values()):
-            errors.append(RowError(index, "context", "must map names to strings or numbers"))
+            errors.append(RowError(index, "context", phrase("must map names to strings or numbers")))
             context = {}
         mandatory = bool(raw.get("mandatory", False))
         callback_url = raw.get("callback_url")
         if callback_url is not None:
             if api_key is None:
-                errors.append(RowError(index, "callback_url", "only API callers can give a callback URL"))
+                errors.append(RowError(index, "callback_url", phrase("only API callers can give a callback URL")))
             else:
                 from app.webhooks.service import CallbackUrlError, check_callback_url
 
@@ -375,7 +392,7 @@ def add_target_rows(campaign: Campaign, rows: list[Mapping], actor: str, source:
                 except CallbackUrlError as exc:
                     errors.append(RowError(index, "callback_url", str(exc)))
         if mandatory and callback_url is None and api_key is not None:
-            errors.append(RowError(index, "callback_url", "a mandatory step needs the callback URL to tell"))
+            errors.append(RowError(index, "callback_url", phrase("a mandatory step needs the callback URL to tell")))
         if len(errors) == before and account in clients:
             prepared.append((clients[account], event_at, dict(context), mandatory, callback_url))
     if errors:
@@ -402,10 +419,11 @@ def import_targets_csv(campaign: Campaign, text: str, actor: str) -> int:
     Any bad row means no row is added (like the client import); errors name the file's line.
     """
     if (line := first_nul_line(text)) is not None:
-        raise TargetImportError([RowError(line, "", "contains a NUL character (U+0000)")])
+        raise TargetImportError([RowError(line, "", phrase("contains a NUL character (U+0000)"))])
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     if not reader.fieldnames or "account" not in reader.fieldnames:
-        raise TargetImportError([RowError(1, "header", "the first line must name the columns, including 'account'")])
+        raise TargetImportError([RowError(1, "header",
+                                          phrase("the first line must name the columns, including 'account'"))])
     rows = []
     for raw in reader:
         if None in raw:
@@ -417,7 +435,8 @@ def import_targets_csv(campaign: Campaign, text: str, actor: str) -> int:
             "context": {k: v for k, v in raw.items()
                         if k not in ("account", "event_at", "mandatory") and v not in (None, "")},
         })
-    extra = [RowError(i, "", "more values than columns") for i, r in enumerate(rows, start=2) if r.get("_extra")]
+    extra = [RowError(i, "", phrase("more values than columns"))
+             for i, r in enumerate(rows, start=2) if r.get("_extra")]
     if extra:
         raise TargetImportError(extra)
     return add_target_rows(campaign, rows, actor, "csv", first_row=2)
@@ -431,10 +450,10 @@ def add_targets_by_filter(campaign: Campaign, filters: Mapping, actor: str, now:
     _check_editable(campaign)
     unknown = set(filters) - set(CLIENT_FILTERS)
     if unknown:
-        raise InvalidRequest(sorted(unknown)[0], "unknown filter")
+        raise InvalidRequest(sorted(unknown)[0], phrase("unknown filter"))
     if campaign.review_type in (ReviewType.ABNORMAL, ReviewType.NEW_PERMISSION, ReviewType.PRIVATE_FUND):
-        raise InvalidRequest("filters", f"{campaign.review_type.value} targets need their own event time; "
-                                        "add them by CSV or API")
+        raise InvalidRequest("filters", phrase("%(type)s targets need their own event time; add them by CSV or API",
+                                            type=campaign.review_type.value))
     now = now or utcnow()
     query = sa.select(Client.id).where(~sa.exists().where(
         CampaignTarget.campaign_id == campaign.id, CampaignTarget.client_id == Client.id))
@@ -446,7 +465,7 @@ def add_targets_by_filter(campaign: Campaign, filters: Mapping, actor: str, now:
         try:
             levels = [RiskLevel(v) for v in filters["risk_levels"]]
         except ValueError:
-            raise InvalidRequest("risk_levels", "must be among C1, C2, C3, C4, C5") from None
+            raise InvalidRequest("risk_levels", phrase("must be among C1, C2, C3, C4, C5")) from None
         query = query.where(Client.risk_level.in_(levels))
     return _insert_targets(campaign, query, "filter", actor, now)
 
@@ -522,11 +541,11 @@ def draw_sample(campaign: Campaign, spec: SampleSpec, actor: str, now: Optional[
     """
     _check_editable(campaign)
     if not 0 < spec.ratio <= 1:
-        raise InvalidRequest("ratio", "must be above 0 and at most 1")
+        raise InvalidRequest("ratio", phrase("must be above 0 and at most 1"))
     if not spec.ratio <= spec.r5_ratio <= 1:
-        raise InvalidRequest("r5_ratio", "must be at least the general ratio and at most 1")
+        raise InvalidRequest("r5_ratio", phrase("must be at least the general ratio and at most 1"))
     if spec.stratify_by not in ("branch", "risk_level"):
-        raise InvalidRequest("stratify_by", "must be branch or risk_level")
+        raise InvalidRequest("stratify_by", phrase("must be branch or risk_level"))
     rows = db.session.execute(
         sa.select(ClientAttributes.client_id, ClientAttributes.max_product_risk, ClientAttributes.exceeds_tolerance,
                   Client.branch, Client.risk_level)
@@ -536,7 +555,8 @@ def draw_sample(campaign: Campaign, spec: SampleSpec, actor: str, now: Optional[
         .order_by(ClientAttributes.client_id)
     ).all()
     if not rows:
-        raise InvalidRequest("as_of", f"no product/service clients recorded for {spec.as_of.isoformat()}")
+        raise InvalidRequest("as_of", phrase("no product/service clients recorded for %(date)s",
+                                             date=spec.as_of.isoformat()))
     strata: dict[str, list[int]] = {}
     must: list[int] = []
     r5_ids: set[int] = set()
@@ -616,9 +636,10 @@ def set_client_attributes(rows: Iterable[Mapping], actor: str) -> int:
     errors = []
     for i, r in enumerate(rows, start=1):
         if r.get("account") not in clients:
-            errors.append(RowError(i, "account", f"unknown client account '{r.get('account')}'"))
+            errors.append(RowError(i, "account", phrase("unknown client account '%(account)s'",
+                                                        account=r.get("account"))))
         if r.get("max_product_risk") not in (None, "", "R1", "R2", "R3", "R4", "R5"):
-            errors.append(RowError(i, "max_product_risk", "must be R1…R5"))
+            errors.append(RowError(i, "max_product_risk", phrase("must be R1…R5")))
     if errors:
         raise TargetImportError(errors)
     for r in rows:
@@ -641,9 +662,9 @@ def set_client_attributes(rows: Iterable[Mapping], actor: str) -> int:
 def block_contact(client: Client, channel: Optional[str], reason: str, actor: str) -> ContactBlock:
     """Do-not-contact (channel None) or a channel opt-out; respected by every later send."""
     if channel is not None and channel not in CHANNELS:
-        raise InvalidRequest("channel", f"unknown channel '{channel}'")
+        raise InvalidRequest("channel", phrase("unknown channel '%(channel)s'", channel=channel))
     if not (reason or "").strip():
-        raise InvalidRequest("reason", "is required")
+        raise InvalidRequest("reason", phrase("is required"))
     block = db.session.scalars(sa.select(ContactBlock).where(
         ContactBlock.client_id == client.id,
         ContactBlock.channel.is_(None) if channel is None else ContactBlock.channel == channel)).one_or_none()

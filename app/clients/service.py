@@ -14,6 +14,7 @@ from app.audit.service import record
 from app.clients.models import Client, RiskLevel
 from app.extensions import db
 from app.inputs import first_nul_line
+from app.phrases import phrase
 
 FIELDS = ("account", "name", "phone", "email", "postal_address", "id_last4", "birth_date",
           "risk_level", "servicing_staff_code", "servicing_staff_name", "branch")
@@ -51,7 +52,7 @@ def _clean_row(raw: Mapping[str, object], row: int) -> tuple[dict, list[RowError
     errors: list[RowError] = []
     unknown = set(raw) - set(FIELDS)
     for name in sorted(unknown):
-        errors.append(RowError(row, name, "unknown field"))
+        errors.append(RowError(row, name, phrase("unknown field")))
     clean: dict = {}
     for name in FIELDS:
         value = raw.get(name)
@@ -60,20 +61,20 @@ def _clean_row(raw: Mapping[str, object], row: int) -> tuple[dict, list[RowError
         if value in (None, ""):
             continue
         if not isinstance(value, str):
-            errors.append(RowError(row, name, "must be a string"))
+            errors.append(RowError(row, name, phrase("must be a string")))
             continue
         if name in MAX_LENGTHS and len(value) > MAX_LENGTHS[name]:
-            errors.append(RowError(row, name, f"longer than {MAX_LENGTHS[name]} characters"))
+            errors.append(RowError(row, name, phrase("longer than %(most)d characters", most=MAX_LENGTHS[name])))
             continue
         clean[name] = value
     for required in ("account", "name"):
         if required not in clean and not any(e.field == required for e in errors):
-            errors.append(RowError(row, required, "is required"))
+            errors.append(RowError(row, required, phrase("is required")))
     checks = (
-        ("account", ACCOUNT_RE, "must be 4–32 letters, digits, '-' or '_'"),
-        ("phone", MOBILE_RE, "is not a mainland mobile number (11 digits starting with 1)"),
-        ("email", EMAIL_RE, "is not an email address"),
-        ("id_last4", ID_LAST4_RE, "must be the last 4 characters of the ID number (digits, last may be X)"),
+        ("account", ACCOUNT_RE, phrase("must be 4–32 letters, digits, '-' or '_'")),
+        ("phone", MOBILE_RE, phrase("is not a mainland mobile number (11 digits starting with 1)")),
+        ("email", EMAIL_RE, phrase("is not an email address")),
+        ("id_last4", ID_LAST4_RE, phrase("must be the last 4 characters of the ID number (digits, last may be X)")),
     )
     for name, pattern, message in checks:
         if name in clean and not pattern.match(clean[name]):
@@ -84,12 +85,12 @@ def _clean_row(raw: Mapping[str, object], row: int) -> tuple[dict, list[RowError
         try:
             clean["birth_date"] = date.fromisoformat(clean["birth_date"])
         except ValueError:
-            errors.append(RowError(row, "birth_date", "must be a date as YYYY-MM-DD"))
+            errors.append(RowError(row, "birth_date", phrase("must be a date as YYYY-MM-DD")))
     if "risk_level" in clean:
         try:
             clean["risk_level"] = RiskLevel(clean["risk_level"].upper())
         except ValueError:
-            errors.append(RowError(row, "risk_level", "must be one of C1, C2, C3, C4, C5"))
+            errors.append(RowError(row, "risk_level", phrase("must be one of C1, C2, C3, C4, C5")))
     return clean, errors
 
 
@@ -98,13 +99,13 @@ def upsert_clients(rows: Iterable[Mapping[str, object]], actor: str, first_row: 
     cleaned, errors, seen = [], [], {}
     for index, raw in enumerate(rows, start=first_row):
         if not isinstance(raw, Mapping):
-            errors.append(RowError(index, "", "each row must be an object"))
+            errors.append(RowError(index, "", phrase("each row must be an object")))
             continue
         clean, row_errors = _clean_row(raw, index)
         errors.extend(row_errors)
         if "account" in clean:
             if clean["account"] in seen:
-                errors.append(RowError(index, "account", f"duplicate of row {seen[clean['account']]}"))
+                errors.append(RowError(index, "account", phrase("duplicate of row %(row)d", row=seen[clean["account"]])))
             seen.setdefault(clean["account"], index)
         cleaned.append(clean)
     if errors:
@@ -132,10 +133,10 @@ def upsert_clients(rows: Iterable[Mapping[str, object]], actor: str, first_row: 
 def import_csv(text: str, actor: str) -> dict:
     """Import a UTF-8 CSV with a header row of FIELDS; errors name the file's line numbers."""
     if (line := first_nul_line(text)) is not None:
-        raise ClientImportError([RowError(line, "", "contains a NUL character (U+0000)")])
+        raise ClientImportError([RowError(line, "", phrase("contains a NUL character (U+0000)"))])
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     if not reader.fieldnames or "account" not in reader.fieldnames:
-        raise ClientImportError([RowError(1, "header", "the first line must name the columns, including 'account'")])
+        raise ClientImportError([RowError(1, "header", phrase("the first line must name the columns, including 'account'"))])
     rows = [{k: v for k, v in row.items() if k is not None} for row in reader]
     # Line 1 is the header, so the first data row is line 2.
     return upsert_clients(rows, actor, first_row=2)

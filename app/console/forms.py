@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, Length, Optional as OptionalValue, 
 
 from app.definitions.models import ReviewType
 from app.params import row_id
+from app.phrases import localized
 from app.reviews.models import Channel, InvitationStatus
 
 # Dates typed in the console are the firm's calendar days (China Standard Time, no daylight saving).
@@ -28,6 +29,7 @@ def firm_time(value) -> str:
 
 def show_refusal(form, field_name: str, message: str) -> None:
     """Show a service's refusal under the form's field it names, or as a message on top of the page."""
+    message = localized(message)
     field = form._fields.get(field_name)
     if field is not None:
         field.errors = [*field.errors, message]

@@ -22,6 +22,7 @@ from app.definitions.models import Questionnaire, QuestionnaireVersion, ReviewTy
 from app.extensions import db
 from app.i18n import current_lang
 from app.params import optional_row_id, row_id
+from app.phrases import localized, with_field
 from app.reviews import service as reviews
 from app.reviews.models import Invitation, InvitationStatus, Response
 from questionnaires.loader import DefinitionError
@@ -235,12 +236,12 @@ def _attach_service_error(form: forms.InvitationForm, exc: reviews.InvalidReques
                 form[forms.CONTEXT_PREFIX + name].errors.append(_("Enter a value for {%(name)s}.", name=name))
             else:
                 general.append(_("{%(name)s} is filled from the client record, which has no value for it.", name=name))
-        return general or [exc.message]
+        return general or [localized(exc.message)]
     field = {"client_account": form.client_account, "questionnaire": form.version, "channel": form.channel,
              "expires_at": form.expires_on, "opens_at": form.expires_on}.get(exc.field)
     if field is None:
-        return [f"{exc.field}: {exc.message}"]
-    field.errors = list(field.errors) + [exc.message]
+        return [localized(with_field(exc.field, exc.message))]
+    field.errors = list(field.errors) + [localized(exc.message)]
     return []
 
 

@@ -10,6 +10,7 @@ from app.auth.models import Role, StaffUser
 from app.clients.models import Client
 from app.clients.service import mask_email, mask_name, mask_phone
 from app.followup.service import FollowupError, may_work_on
+from app.phrases import phrase
 from app.reviews.models import ReviewException
 
 # Roles that may see personal data in full (config UNMASK_ROLES overrides; admins always may).
@@ -34,7 +35,7 @@ def unmask(exception: ReviewException, user: StaffUser, actor: str, reason: Opti
     """The client's contact data in full; the reason and the fields shown go to the audit log."""
     text = (reason or "").strip()
     if len(text) < MIN_REASON or len(text) > 300:
-        raise FollowupError("reason", f"say why you need the full data ({MIN_REASON}–300 characters)")
+        raise FollowupError("reason", phrase("say why you need the full data (%(least)d–300 characters)", least=MIN_REASON))
     client = exception.client
     shown = {"name": client.name, "phone": client.phone or "", "email": client.email or "",
              "account": client.account, "branch": client.branch or ""}

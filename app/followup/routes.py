@@ -13,6 +13,7 @@ from app.console.nav import nav_item
 from app.db_types import utcnow
 from app.extensions import db
 from app.params import optional_row_id, row_id
+from app.phrases import phrase
 from app.followup import privacy, service
 from app.followup.models import (
     EscalationTarget, ExceptionEvent, ExceptionFollowup, Objection, ObjectionParty, Outcome, QcFinding,
@@ -154,7 +155,7 @@ def assign(exception_id: int):
     def act(exception):
         assignee = db.session.get(StaffUser, optional_row_id(request.form.get("assignee_id")) or 0)
         if assignee is None:
-            raise service.FollowupError("assignee", "choose who follows this up")
+            raise service.FollowupError("assignee", phrase("choose who follows this up"))
         service.assign(exception, assignee, actor_name(), request.remote_addr)
     return _step(exception_id, _manager_only, act)
 
@@ -227,7 +228,7 @@ def _typed_exception_id(text: str | None) -> int | None:
     try:
         return row_id(text)
     except ValueError:
-        raise service.FollowupError("exception_id", "no such exception") from None
+        raise service.FollowupError("exception_id", phrase("no such exception")) from None
 
 
 @bp.route("/qc", methods=["GET", "POST"])

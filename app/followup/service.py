@@ -21,6 +21,7 @@ from app.followup.models import (
     Outcome, QcFinding,
 )
 from app.mandatory.service import session_for_invitation
+from app.phrases import phrase
 from app.reviews.models import ExceptionStatus, ReviewException, Severity
 from app.webhooks.service import emit
 
@@ -95,7 +96,7 @@ def qc_weights() -> dict[str, float]:
     weights = dict(current_app.config.get("QC_WEIGHTS") or APPENDIX_B_WEIGHTS)
     unknown = set(weights) - set(APPENDIX_B_WEIGHTS)
     if unknown or abs(sum(weights.values()) - 100) > 1e-9 or any(w < 0 for w in weights.values()):
-        raise FollowupError("QC_WEIGHTS", "weights must be Appendix B indicators, non-negative, adding up to 100")
+        raise FollowupError("QC_WEIGHTS", phrase("weights must be Appendix B indicators, non-negative, adding up to 100"))
     return weights
 
 
@@ -134,9 +135,9 @@ def may_work_on(exception: ReviewException, user: StaffUser) -> bool:
 def _note(note: Optional[str], field: str = "note", required: bool = True) -> Optional[str]:
     text = (note or "").replace("\r\n", "\n").strip()
     if required and not text:
-        raise FollowupError(field, "please write what was found or decided")
+        raise FollowupError(field, phrase("please write what was found or decided"))
     if len(text) > MAX_NOTE:
-        raise FollowupError(field, f"at most {MAX_NOTE} characters")
+        raise FollowupError(field, phrase("at most %(most)d characters", most=MAX_NOTE))
     return text or None
 
 
@@ -158,7 +159,7 @@ def _chosen(kind: type[ChoiceT], value: str, field: str, message: str) -> Choice
 
 def _require_open(exception: ReviewException) -> None:
     if exception.status is ExceptionStatus.CLOSED:
-        raise FollowupError("status", "the exception is closed")
+        raise FollowupError("status", phrase("the exception is closed"))
 
 
 # --- steps --------------------------------------------------------------------------------------
@@ -182,9 +183,10 @@ def assign(exception: ReviewException, assignee: StaffUser, actor: str,
     """Give the exception to an executor or manager; never to the client's servicing staff (6.3)."""
     _require_open(exception)
     if not can_follow_up(assignee):
-        raise FollowupError("assignee", "choose an active review executor or review manager")
+        raise FollowupError("assignee", phrase("choose an active review executor or review manager"))
     if conflict_of_interest(exception, assignee):
-        raise FollowupError("assignee", f"{assignee.display_name} serves this client and may not follow it up (6.3)")
+        raise FollowupError("assignee", phrase("%(name)s serves this client and may not follow it up (6.3)",
+                                                 name=assignee.display_name))
     followup = followup_of(exception)
     if followup is None:
         followup = ExceptionFollowup(exception_id=exception.id)
@@ -203,11 +205,11 @@ def assign(exception: ReviewException, assignee: StaffUser, actor: str,
     return followup
 
 
-def assigned_followup(exception: ReviewException, doing: str) -> ExceptionFollowup:
-    """The exception's follow-up record; 422 on 'status' when nobody was assigned yet."""
+def assigned_followup(exception: ReviewException, unassigned: str) -> ExceptionFollowup:
+    """The exception's follow-up record; 422 on 'status' with the reason `unassigned` when nobody was assigned yet."""
     followup = followup_of(exception)
     if followup is None:
-        raise FollowupError("status", f"assign the exception before {doing} it")
+        raise FollowupError("status", unassigned)
     return followup
 
 
@@ -225,9 +227,9 @@ def escalate(exception: ReviewException, target: str, note: str, actor: str,
              remote_addr: Optional[str] = None) -> ExceptionEvent:
     """Report the suspected violation to risk management or the business department (8.4 b)."""
     _require_open(exception)
-    to = _chosen(EscalationTarget, target, "target", "choose risk management or the business department")
+    to = _chosen(EscalationTarget, target, "target", phrase("choose risk management or the business department"))
     text = _note(note)
-    followup = assigned_followup(exception, "escalating")
+    followup = assigned_followup(exception, phrase("assign the exception before escalating it"))
     followup.escalated_to = to
     followup.escalated_at = utcnow()
     exception.status = ExceptionStatus.ESCALATED
@@ -241,9 +243,9 @@ def close(exception: ReviewException, outcome: str, note: str, actor: str,
           remote_addr: Optional[str] = None) -> ExceptionFollowup:
     """Close with an outcome; a review from a mandatory session tells the business system (callback)."""
     _require_open(exception)
-    result = _chosen(Outcome, outcome, "outcome", "choose an outcome")
+    result = _chosen(Outcome, outcome, "outcome", phrase("choose an outcome"))
     text = _note(note)
-    followup = assigned_followup(exception, "closing")
+    followup = assigned_followup(exception, phrase("assign the exception before closing it"))
     now = utcnow()
     followup.outcome = result
     followup.outcome_note = text
@@ -294,10 +296,10 @@ def notify_business_system(exception: ReviewException, followup: ExceptionFollow
 def record_objection(exception: ReviewException, party: str, raised_by: str, content: str, actor: str,
                      remote_addr: Optional[str] = None) -> Objection:
     """Record an objection to the review result (8.3.3); the review manager answers it."""
-    who = _chosen(ObjectionParty, party, "party", "choose who objects")
+    who = _chosen(ObjectionParty, party, "party", phrase("choose who objects"))
     name = (raised_by or "").strip()
     if not name or len(name) > 100:
-        raise FollowupError("raised_by", "name the unit or person objecting (at most 100 characters)")
+        raise FollowupError("raised_by", phrase("name the unit or person objecting (at most 100 characters)"))
     objection = Objection(exception_id=exception.id, party=who, raised_by=name,
                           content=_note(content, "content"), recorded_by=actor, recorded_at=utcnow())
     db.session.add(objection)
@@ -313,7 +315,7 @@ def answer_objection(objection: Objection, answer: str, upheld: bool, actor: str
                      remote_addr: Optional[str] = None) -> Objection:
     """Answer with the verification result and handling suggestion (8.3.3); upheld reopens a closed exception."""
     if objection.answered_at is not None:
-        raise FollowupError("objection", "this objection was answered already")
+        raise FollowupError("objection", phrase("this objection was answered already"))
     exception = db.session.get(ReviewException, objection.exception_id)
     objection.answer = _note(answer, "answer")
     objection.upheld = bool(upheld)
@@ -358,22 +360,22 @@ def record_qc_finding(unit: str, period: str, raw_scores: dict[str, object], rem
     weights = qc_weights()
     unit = (unit or "").strip()
     if not unit or len(unit) > 100:
-        raise FollowupError("unit", "name the unit evaluated (at most 100 characters)")
+        raise FollowupError("unit", phrase("name the unit evaluated (at most 100 characters)"))
     period = (period or "").strip()
     if not period or len(period) > 20:
-        raise FollowupError("period", "give the evaluation period, e.g. 2026 or 2026-H2")
+        raise FollowupError("period", phrase("give the evaluation period, e.g. 2026 or 2026-H2"))
     scores: dict[str, float] = {}
     for key in weights:
         value = raw_scores.get(key)
         try:
             number = float(str(value).strip())
         except (TypeError, ValueError):
-            raise FollowupError(key, "enter a score from 0 to 100") from None
+            raise FollowupError(key, phrase("enter a score from 0 to 100")) from None
         if not 0 <= number <= 100:
-            raise FollowupError(key, "enter a score from 0 to 100")
+            raise FollowupError(key, phrase("enter a score from 0 to 100"))
         scores[key] = number
     if exception_id is not None and db.session.get(ReviewException, exception_id) is None:
-        raise FollowupError("exception_id", "no such exception")
+        raise FollowupError("exception_id", phrase("no such exception"))
     finding = QcFinding(unit=unit, period=period, exception_id=exception_id, scores=scores, weights=weights,
                         total=weighted_total(scores, weights), remarks=_note(remarks, "remarks", required=False),
                         inspector=actor, created_at=utcnow())

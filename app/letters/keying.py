@@ -19,9 +19,11 @@ from app.audit.service import record
 from app.auth.models import StaffUser
 from app.db_types import utcnow
 from app.extensions import db
+from app.i18n import current_lang
 from app.letters.config import setting
 from app.letters.models import Letter, LetterEntry, LetterScan, LetterStatus
 from app.letters.service import LetterError, get_letter
+from app.phrases import Phrase, phrase
 from app.reviews import service as reviews
 from app.reviews.models import Channel, InvitationStatus
 from questionnaires.answers import validate_answers
@@ -59,26 +61,28 @@ def load_for_keying(code: str, user: StaffUser) -> Letter:
     """The letter staff asked for, if this user may key it now; LetterError with a clear message otherwise."""
     code = (code or "").strip()
     if not code:
-        raise LetterError("letter_id", "enter the letter id printed at the foot of each page")
+        raise LetterError("letter_id", phrase("enter the letter id printed at the foot of each page"))
     letter = get_letter(code)
     if letter is None:
-        raise LetterError("letter_id", f"no letter has the id {code!r}; check the id at the foot of the page",
-                          status=404)
+        raise LetterError("letter_id", phrase("no letter has the id %(code)r; check the id at the foot of the page",
+                                              code=code), status=404)
     if letter.status is LetterStatus.COMPLETED:
-        raise LetterError("letter_id", f"letter {letter.code} was already keyed and verified", status=409)
-    if letter.status is LetterStatus.DUPLICATE:
-        raise LetterError("letter_id", f"letter {letter.code} was refused as a duplicate: {letter.duplicate_note}",
+        raise LetterError("letter_id", phrase("letter %(code)s was already keyed and verified", code=letter.code),
                           status=409)
+    if letter.status is LetterStatus.DUPLICATE:
+        raise LetterError("letter_id", phrase("letter %(code)s was refused as a duplicate: %(note)s",
+                                              code=letter.code, note=letter.duplicate_note), status=409)
     if letter.status is LetterStatus.QUEUED:
-        raise LetterError("letter_id", f"letter {letter.code} has not been printed yet", status=409)
+        raise LetterError("letter_id", phrase("letter %(code)s has not been printed yet", code=letter.code),
+                          status=409)
     client = letter.invitation.client
     # 6.3: a reviewer never reviews a client he or she serves.
     if user.staff_code and client.servicing_staff_code and user.staff_code == client.servicing_staff_code:
-        raise LetterError("letter_id", "you serve this client, so you may not key or verify its answers (6.3)",
+        raise LetterError("letter_id", phrase("you serve this client, so you may not key or verify its answers (6.3)"),
                           status=403)
     first = _entry(letter, 1)
     if first is not None and first.staff_id == user.id and letter.status is not LetterStatus.PRINTED:
-        raise LetterError("letter_id", "a second staff member must verify what you keyed (double entry)",
+        raise LetterError("letter_id", phrase("a second staff member must verify what you keyed (double entry)"),
                           status=409)
     return letter
 
@@ -92,16 +96,37 @@ def next_round(letter: Letter) -> int:
     return {LetterStatus.PRINTED: 1, LetterStatus.FIRST_ENTRY: 2, LetterStatus.DIFFERENCES: 3}[letter.status]
 
 
+class AnswerRefusal(Phrase):
+    """The refusal "question 3: <reason>", whose reason the answer checker gives in both languages."""
+
+    reasons: dict
+
+    def __new__(cls, number, reasons: dict) -> "AnswerRefusal":
+        english = phrase("question %(number)s: %(reason)s", number=number, reason=reasons["en"])
+        text = str.__new__(cls, english)
+        text.template, text.params, text.reasons = english.template, english.params, reasons
+        return text
+
+    def __getnewargs__(self):  # pickling
+        return self.params["number"], self.reasons
+
+    def localized(self) -> str:
+        reason = self.reasons.get(current_lang()) or self.reasons["en"]
+        return Phrase(self.template, **{**self.params, "reason": reason}).localized()
+
+
 def _choice(question: dict, token: str) -> str:
+    """The option a typed token names; ValueError(phrase naming the question) otherwise."""
     options = question.get("options") or [{"value": "yes"}, {"value": "no"}]
     if token.isascii() and token.isdigit():  # str.isdigit also takes "²", which int() refuses
         index = int(token)
         if not 1 <= index <= len(options):
-            raise ValueError(f"there is no option {index} (1–{len(options)})")
+            raise ValueError(phrase("question %(number)s: there is no option %(index)d (1–%(count)d)",
+                                    number=question["number"], index=index, count=len(options)))
         return options[index - 1]["value"]
     if question["type"] == "yes_no" and token.lower() in _YES_NO_TYPED:
         return _YES_NO_TYPED[token.lower()]
-    raise ValueError("type the option's number")
+    raise ValueError(phrase("question %(number)s: type the option's number", number=question["number"]))
 
 
 def parse_typed(questions: list[dict], typed: Mapping[str, str]) -> tuple[dict, dict[str, str]]:
@@ -120,14 +145,15 @@ def parse_typed(questions: list[dict], typed: Mapping[str, str]) -> tuple[dict, 
                 raw[question["id"]] = [_choice(question, token) for token in dict.fromkeys(tokens)]
             elif kind == "consent":
                 if text.lower() not in _CONSENT_TYPED:
-                    raise ValueError("type 1 when the box is ticked, leave empty when not")
+                    raise ValueError(phrase("question %(number)s: type 1 when the box is ticked, leave empty when not",
+                                            number=question["number"]))
                 raw[question["id"]] = "y"
             elif kind == "date" and re.fullmatch(r"\d{8}", text):
                 raw[question["id"]] = f"{text[:4]}-{text[4:6]}-{text[6:]}"
             else:
                 raw[question["id"]] = text
         except ValueError as exc:
-            errors[question["id"]] = f"question {question['number']}: {exc}"
+            errors[question["id"]] = exc.args[0]
     return raw, errors
 
 
@@ -137,8 +163,7 @@ def check_answers(letter: Letter, questions: list[dict], typed: Mapping[str, str
     answers, answer_errors = validate_answers(letter.invitation.version.definition, raw)
     numbers = {q["id"]: q["number"] for q in questions}
     for error in answer_errors:
-        errors.setdefault(error.question_id,
-                          f"question {numbers.get(error.question_id, '?')}: {error.message['en']}")
+        errors.setdefault(error.question_id, AnswerRefusal(numbers.get(error.question_id, "?"), error.message))
     if errors:
         first = next(q["id"] for q in questions if q["id"] in errors)
         exc = LetterError(first, errors[first])
@@ -159,10 +184,13 @@ def scan_type(data: bytes) -> Optional[str]:
 def check_scan(filename: str, data: bytes) -> str:
     """The scan's media type; LetterError(field='scan') when it is not a PDF or an image, or too large."""
     if len(data) > setting("LETTER_SCAN_MAX_BYTES"):
-        raise LetterError("scan", f"the scan is larger than {setting('LETTER_SCAN_MAX_BYTES') // 1048576} MB")
+        raise LetterError("scan", phrase("the scan is larger than %(mb)d MB",
+                                         mb=setting("LETTER_SCAN_MAX_BYTES") // 1048576))
     kind = scan_type(data)
     if kind is None:
-        raise LetterError("scan", f"{filename or 'the file'} is not a PDF or an image (PNG, JPEG, TIFF)")
+        if filename:
+            raise LetterError("scan", phrase("%(name)s is not a PDF or an image (PNG, JPEG, TIFF)", name=filename))
+        raise LetterError("scan", phrase("the file is not a PDF or an image (PNG, JPEG, TIFF)"))
     return kind
 
 
@@ -174,14 +202,15 @@ def key_entry(letter: Letter, user: StaffUser, typed: Mapping[str, str],
     """
     round_ = next_round(letter)
     if round_ == 3:
-        raise LetterError("letter_id", "both entries differ: resolve the differences on the verification screen",
-                          status=409)
+        raise LetterError("letter_id",
+                          phrase("both entries differ: resolve the differences on the verification screen"), status=409)
     questions = keyable_questions(letter)
     answers = check_answers(letter, questions, typed)
     scan_kind = check_scan(*scan) if scan and scan[1] else None
     first = _entry(letter, 1)
     if round_ == 2 and first.staff_id == user.id:
-        raise LetterError("letter_id", "a second staff member must verify what you keyed (double entry)", status=409)
+        raise LetterError("letter_id", phrase("a second staff member must verify what you keyed (double entry)"),
+                          status=409)
     entry = LetterEntry(letter=letter, round=round_, typed={k: str(v) for k, v in typed.items() if k in answers or v},
                         answers=answers, staff_id=user.id, staff_username=user.username)
     db.session.add(entry)
@@ -218,10 +247,12 @@ def differences(letter: Letter) -> list[Difference]:
 def resolve(letter: Letter, user: StaffUser, typed: Mapping[str, str]) -> Letter:
     """The verifier settles the differences against the paper: the agreed answers plus the typed ones."""
     if letter.status is not LetterStatus.DIFFERENCES:
-        raise LetterError("letter_id", f"letter {letter.code} has no differences to resolve", status=409)
+        raise LetterError("letter_id", phrase("letter %(code)s has no differences to resolve", code=letter.code),
+                          status=409)
     first = _entry(letter, 1)
     if first.staff_id == user.id:
-        raise LetterError("letter_id", "the staff member who keyed first may not resolve the differences", status=403)
+        raise LetterError("letter_id", phrase("the staff member who keyed first may not resolve the differences"),
+                          status=403)
     questions = keyable_questions(letter)
     disputed = {d.question_id for d in differences(letter)}
     merged = {q["id"]: first.typed.get(q["id"], "") for q in questions if q["id"] not in disputed}

@@ -26,6 +26,7 @@ from app.db_types import utcnow
 from app.definitions.models import Questionnaire, QuestionnaireVersion
 from app.extensions import db
 from app.params import row_id
+from app.phrases import Phrase, phrase
 from app.letters.config import output_root, setting
 from app.letters.models import (
     BatchStatus, Letter, LetterBatch, LetterStatus,
@@ -59,7 +60,10 @@ PURPOSES = {
 
 
 class LetterError(ValueError):
-    """A letters request that cannot be carried out; names the field (422, 404 or 409 by `status`)."""
+    """A letters request that cannot be carried out; names the field (422, 404 or 409 by `status`).
+
+    The message is a phrase (app.phrases): English as text, the reader's language on a console page.
+    """
 
     def __init__(self, field: str, message: str, status: int = 422):
         super().__init__(f"{field}: {message}")
@@ -141,11 +145,11 @@ def parse_selection(text: str) -> Selection:
             else:
                 raise ValueError
         except ValueError:
-            raise LetterError("selection", f"cannot read {part!r}: use campaign:ID, questionnaire:KEY, "
-                                           "since:YYYY-MM-DD, invitations:1,2,3 or queued") from None
+            raise LetterError("selection", phrase("cannot read %(part)r: use campaign:ID, questionnaire:KEY, "
+                                                  "since:YYYY-MM-DD, invitations:1,2,3 or queued", part=part)) from None
     if not (selection.campaign_id or selection.questionnaire_key or selection.created_since
             or selection.invitation_ids or selection.queued_only):
-        raise LetterError("selection", "name a campaign or at least one filter")
+        raise LetterError("selection", phrase("name a campaign or at least one filter"))
     return selection
 
 
@@ -156,7 +160,7 @@ def select_invitation_ids(selection: Selection) -> list[int]:
         try:
             from app.campaigns.service import letter_invitation_ids
         except ImportError:
-            raise LetterError("campaign", "campaigns are not available in this installation") from None
+            raise LetterError("campaign", phrase("campaigns are not available in this installation")) from None
         ids = letter_invitation_ids(selection.campaign_id)
         query = query.where(Invitation.id.in_(ids or [-1]))
     else:
@@ -187,13 +191,14 @@ def create_batch(selection: Selection, actor: str, *, name: Optional[str] = None
     """Fix the batch's invitations and queue the rendering job (the job exists iff this commits)."""
     envelope = envelope or setting("LETTER_DEFAULT_ENVELOPE")
     if envelope not in envelopes():
-        raise LetterError("envelope", f"unknown envelope type '{envelope}' (known: {', '.join(envelopes())})")
+        raise LetterError("envelope", phrase("unknown envelope type '%(envelope)s' (known: %(known)s)",
+                                             envelope=envelope, known=", ".join(envelopes())))
     chunk_size = setting("LETTER_CHUNK_SIZE") if chunk_size is None else chunk_size
     if not 1 <= chunk_size <= 5000:
-        raise LetterError("chunk_size", "must be between 1 and 5000 letters per file")
+        raise LetterError("chunk_size", phrase("must be between 1 and 5000 letters per file"))
     ids = list(reprint_of.invitation_ids) if reprint_of else select_invitation_ids(selection)
     if not ids:
-        raise LetterError("selection", "no letter invitations match")
+        raise LetterError("selection", phrase("no letter invitations match"))
     batch = LetterBatch(
         name=(name or (f"Reprint of batch {reprint_of.id}" if reprint_of else "Letters"))[:200],
         selection=reprint_of.selection if reprint_of else selection.describe(), invitation_ids=ids,
@@ -271,6 +276,27 @@ def _printed_questionnaire(version: QuestionnaireVersion, lang: str, cache: Opti
     if cache is not None:
         cache[key] = printed
     return printed
+
+
+def _reprint_refusal(letter: Letter) -> Optional[Phrase]:
+    """Why a letter cannot be reprinted (skip_reason as one whole sentence per reason), or None."""
+    reason = skip_reason(letter.invitation)
+    if reason is None:
+        return None
+    invitation, code = letter.invitation, letter.code
+    if reason == "no postal address":
+        return phrase("letter %(code)s cannot be reprinted: no postal address", code=code)
+    if invitation.version.is_retired:
+        return phrase("letter %(code)s cannot be reprinted: questionnaire version %(label)s is retired",
+                      code=code, label=invitation.version.label)
+    status = invitation.effective_status(utcnow())
+    if status is InvitationStatus.COMPLETED:
+        return phrase("letter %(code)s cannot be reprinted: invitation is completed", code=code)
+    if status is InvitationStatus.EXPIRED:
+        return phrase("letter %(code)s cannot be reprinted: invitation is expired", code=code)
+    if status is InvitationStatus.CANCELLED:
+        return phrase("letter %(code)s cannot be reprinted: invitation is cancelled", code=code)
+    return phrase("letter %(code)s cannot be reprinted: %(reason)s", code=code, reason=reason)
 
 
 def letter_content(invitation: Invitation, code: str, envelope: str, *, lang: Optional[str] = None,
@@ -441,9 +467,9 @@ def batch_zip(batch: LetterBatch) -> bytes:
 
 def reprint_letter(letter: Letter, actor: str) -> bytes:
     """One letter again as a PDF (same letter id); refused when it can no longer be answered."""
-    reason = skip_reason(letter.invitation)
-    if reason:
-        raise LetterError("letter", f"letter {letter.code} cannot be reprinted: {reason}", status=409)
+    refusal = _reprint_refusal(letter)
+    if refusal:
+        raise LetterError("letter", refusal, status=409)
     from print_letters.layout import letter_html, page_css
     from print_letters.render import render_pdf
 

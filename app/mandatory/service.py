@@ -28,6 +28,7 @@ from app.jobs.models import Job
 from app.locking import lock_for_update
 from app.mandatory import tokens
 from app.mandatory.models import MandatorySession, SessionStatus
+from app.phrases import phrase
 from app.reviews import service as reviews
 from app.reviews.models import Invitation, InvitationStatus, ReviewException, Response
 from app.reviews.signals import linked_row
@@ -69,14 +70,15 @@ def request_hash(body: dict) -> str:
 def check_return_url(api_key: ApiKey, url: object) -> str:
     """A return URL must lie under the key's callback prefixes or frame origins (no open redirect)."""
     if not isinstance(url, str) or not url or len(url) > 2000:
-        raise reviews.InvalidRequest("return_url", "must be a URL string of at most 2000 characters")
+        raise reviews.InvalidRequest("return_url", phrase("must be a URL string of at most 2000 characters"))
     parts = urlsplit(url)
     if not parts.scheme or parts.username or parts.password or parts.scheme.lower() in ("javascript", "data", "file"):
-        raise reviews.InvalidRequest("return_url", "must be an absolute URL without credentials")
+        raise reviews.InvalidRequest("return_url", phrase("must be an absolute URL without credentials"))
     allowed = any(url.startswith(p) for p in (api_key.callback_prefixes or []) if p) or any(
         url == o or url.startswith(o.rstrip("/") + "/") for o in (api_key.frame_origins or []) if o)
     if not allowed:
-        raise reviews.InvalidRequest("return_url", "not under an allowed callback prefix or frame origin of this API key")
+        raise reviews.InvalidRequest("return_url", phrase(
+            "not under an allowed callback prefix or frame origin of this API key"))
     return url
 
 
@@ -114,12 +116,13 @@ def open_session(api_key: ApiKey, req: SessionRequest, body_hash: str, idempoten
         try:
             webhooks.check_callback_url(api_key, req.callback_url)
         except webhooks.CallbackUrlError as exc:
-            raise reviews.InvalidRequest("callback_url", str(exc).split(": ", 1)[-1]) from None
+            raise reviews.InvalidRequest("callback_url", exc.message) from None
     if req.return_url is not None:
         check_return_url(api_key, req.return_url)
     client = get_client_by_account(req.client_account)
     if client is None:
-        raise reviews.InvalidRequest("client_account", f"unknown client account '{req.client_account}'")
+        raise reviews.InvalidRequest("client_account", phrase("unknown client account '%(account)s'",
+                                                              account=req.client_account))
     version = reviews.resolve_version(req.questionnaire_key, req.version_number)
     pending_key = _pending_key(api_key.id, client.id, version.questionnaire_id, req.business_ref)
     pending = find_pending(pending_key)

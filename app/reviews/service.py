@@ -19,6 +19,7 @@ from app.definitions.models import QuestionnaireVersion, ReviewType
 from app.definitions.service import get_questionnaire, get_version
 from app.extensions import db
 from app.locking import lock_for_update
+from app.phrases import phrase
 from app.reviews.models import (
     Channel, CompletionStatus, IdentityAttempt, Invitation, InvitationStatus, ReviewException,
     ReviewRegistration, Response, Severity,
@@ -108,13 +109,16 @@ class InvitationRequest:
 def resolve_version(key: str, number: Optional[int]) -> QuestionnaireVersion:
     """The version to pin: the one asked for, or the newest not retired; 422 errors otherwise."""
     if get_questionnaire(key) is None:
-        raise InvalidRequest("questionnaire", f"unknown questionnaire '{key}'")
+        raise InvalidRequest("questionnaire", phrase("unknown questionnaire '%(key)s'", key=key))
     version = get_version(key, number)
     if version is None:
-        what = f"version {number}" if number is not None else "a published version that is not retired"
-        raise InvalidRequest("questionnaire", f"questionnaire '{key}' has no {what}")
+        if number is not None:
+            raise InvalidRequest("questionnaire", phrase("questionnaire '%(key)s' has no version %(number)d",
+                                                         key=key, number=number))
+        raise InvalidRequest("questionnaire", phrase(
+            "questionnaire '%(key)s' has no published version that is not retired", key=key))
     if version.is_retired:
-        raise InvalidRequest("questionnaire", f"{key} v{version.number} is retired")
+        raise InvalidRequest("questionnaire", phrase("%(key)s v%(number)d is retired", key=key, number=version.number))
     return version
 
 
@@ -140,26 +144,27 @@ def _checked_fields(req: InvitationRequest, client: Optional[Client], version: Q
     """The one validation of a request (single and batch creation share it): the row's values, or
     InvalidRequest naming the field. A missing placeholder is refused so a client never sees a blank."""
     if client is None:
-        raise InvalidRequest("client_account", f"unknown client account '{req.client_account}'")
+        raise InvalidRequest("client_account", phrase("unknown client account '%(account)s'",
+                                                      account=req.client_account))
     try:
         review_type = ReviewType(req.review_type or version.questionnaire.review_type.value)
     except ValueError:
-        raise InvalidRequest("review_type", f"unknown review type '{req.review_type}'") from None
+        raise InvalidRequest("review_type", phrase("unknown review type '%(value)s'", value=req.review_type)) from None
     try:
         channel = Channel(req.channel)
     except ValueError:
-        raise InvalidRequest("channel", f"unknown channel '{req.channel}'") from None
+        raise InvalidRequest("channel", phrase("unknown channel '%(channel)s'", channel=req.channel)) from None
     context = {k: v for k, v in (req.context or {}).items()}
     if any(not isinstance(v, (str, int, float)) for v in context.values()):
-        raise InvalidRequest("context", "context values must be strings or numbers")
+        raise InvalidRequest("context", phrase("context values must be strings or numbers"))
     missing = missing_placeholders(_placeholder_definition(version), {**auto_context(client), **context})
     if missing:
-        raise InvalidRequest("context", "missing values for: " + ", ".join(missing), missing=missing)
+        raise InvalidRequest("context", phrase("missing values for: %(names)s", names=", ".join(missing)), missing=missing)
     expires_at = req.expires_at or now + timedelta(days=current_app.config["DEFAULT_INVITATION_DAYS"])
     if expires_at <= now:
-        raise InvalidRequest("expires_at", "must be in the future")
+        raise InvalidRequest("expires_at", phrase("must be in the future"))
     if req.opens_at is not None and req.opens_at >= expires_at:
-        raise InvalidRequest("opens_at", "must be before expires_at")
+        raise InvalidRequest("opens_at", phrase("must be before expires_at"))
     return {"client_id": client.id, "version_id": version.id, "review_type": review_type, "channel": channel,
             "context": context, "expires_at": expires_at, "opens_at": req.opens_at}
 
@@ -168,7 +173,8 @@ def create_invitation(req: InvitationRequest, actor: str) -> Invitation:
     """Pin a version for a client; refuse missing placeholders so a client never sees a blank."""
     client = get_client_by_account(req.client_account)
     if client is None:
-        raise InvalidRequest("client_account", f"unknown client account '{req.client_account}'")
+        raise InvalidRequest("client_account", phrase("unknown client account '%(account)s'",
+                                                      account=req.client_account))
     version = resolve_version(req.questionnaire_key, req.version_number)
     fields = _checked_fields(req, client, version, utcnow())
     invitation = Invitation(public_id=new_public_id(), short_code=new_short_code(), created_by=actor, **fields)
@@ -199,7 +205,8 @@ def create_invitations(requests: list[InvitationRequest], actor: str) -> list[In
         try:
             client = clients.get(req.client_account)
             if client is None:
-                raise InvalidRequest("client_account", f"unknown client account '{req.client_account}'")
+                raise InvalidRequest("client_account", phrase("unknown client account '%(account)s'",
+                                                              account=req.client_account))
             key = (req.questionnaire_key, req.version_number)
             if key not in versions:
                 try:
@@ -340,7 +347,9 @@ def submit_response(invitation: Invitation, raw: Mapping[str, object], lang: str
         existing = stored_response(invitation.id)
         if existing is not None:
             return existing, False
-        raise InvalidRequest("invitation", f"the invitation is {status.value}")
+        reason = {InvitationStatus.CANCELLED: phrase("the invitation is cancelled"),
+                  InvitationStatus.EXPIRED: phrase("the invitation is expired")}.get(status)
+        raise InvalidRequest("invitation", reason or phrase("the invitation is %(status)s", status=status.value))
     if errors:
         raise AnswersInvalid(errors)
     response = Response(

@@ -23,6 +23,7 @@ from flask import current_app
 from app.clients.models import Client
 from app.definitions.models import Questionnaire, QuestionnaireVersion, ReviewType
 from app.params import row_id
+from app.phrases import Phrase, phrase
 from app.reviews.models import Channel, Invitation, InvitationStatus
 
 CampaignSource = Callable[[int], sa.Select]
@@ -67,7 +68,10 @@ def campaign_name(campaign_id: int) -> Optional[str]:
 
 
 class FilterError(ValueError):
-    """A filter that cannot be applied; names the field (422, nothing computed)."""
+    """A filter that cannot be applied; names the field (422, nothing computed).
+
+    The message is a phrase (app.phrases): English as text, the reader's language on a console page.
+    """
 
     def __init__(self, field: str, message: str):
         super().__init__(f"{field}: {message}")
@@ -113,14 +117,14 @@ class StatsFilter:
         return not self.query_args()
 
 
-def _int(args, name: str, label: str) -> Optional[int]:
+def _int(args, name: str, refusal: Phrase) -> Optional[int]:
     raw = (args.get(name) or "").strip()
     if not raw:
         return None
     try:
         return row_id(raw)
     except ValueError:
-        raise FilterError(name, f"{label} must be a number") from None
+        raise FilterError(name, refusal) from None
 
 
 def _date(args, name: str) -> Optional[date]:
@@ -130,7 +134,7 @@ def _date(args, name: str) -> Optional[date]:
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        raise FilterError(name, "must be a date as YYYY-MM-DD") from None
+        raise FilterError(name, phrase("must be a date as YYYY-MM-DD")) from None
 
 
 def parse_filter(args) -> StatsFilter:
@@ -140,25 +144,27 @@ def parse_filter(args) -> StatsFilter:
         try:
             review_type = ReviewType(args["review_type"])
         except ValueError:
-            raise FilterError("review_type", f"unknown review type '{args['review_type']}'") from None
+            raise FilterError("review_type",
+                              phrase("unknown review type '%(value)s'", value=args["review_type"])) from None
     if args.get("channel"):
         try:
             channel = Channel(args["channel"])
         except ValueError:
-            raise FilterError("channel", f"unknown channel '{args['channel']}'") from None
+            raise FilterError("channel", phrase("unknown channel '%(value)s'", value=args["channel"])) from None
     date_from, date_to = _date(args, "from"), _date(args, "to")
     if date_from and date_to and date_from > date_to:
-        raise FilterError("to", f"the period ends ({date_to}) before it starts ({date_from}); swap the dates")
-    campaign_id = _int(args, "campaign", "campaign")
+        raise FilterError("to", phrase("the period ends (%(end)s) before it starts (%(start)s); swap the dates",
+                                       end=date_to.isoformat(), start=date_from.isoformat()))
+    campaign_id = _int(args, "campaign", phrase("campaign must be a number"))
     if campaign_id is not None and not campaigns_available():
-        raise FilterError("campaign", "campaigns are not available in this installation")
+        raise FilterError("campaign", phrase("campaigns are not available in this installation"))
     branch = (args.get("branch") or "").strip() or None
     if branch and len(branch) > 100:
-        raise FilterError("branch", "at most 100 characters")
+        raise FilterError("branch", phrase("at most 100 characters"))
     questionnaire = (args.get("questionnaire") or "").strip() or None
-    return StatsFilter(campaign_id=campaign_id, questionnaire=questionnaire,
-                       version_id=_int(args, "version", "version"), review_type=review_type, channel=channel,
-                       branch=branch, date_from=date_from, date_to=date_to)
+    version_id = _int(args, "version", phrase("version must be a number"))
+    return StatsFilter(campaign_id=campaign_id, questionnaire=questionnaire, version_id=version_id,
+                       review_type=review_type, channel=channel, branch=branch, date_from=date_from, date_to=date_to)
 
 
 def invitation_conditions(f: StatsFilter) -> list[sa.ColumnElement[bool]]:
@@ -168,7 +174,7 @@ def invitation_conditions(f: StatsFilter) -> list[sa.ColumnElement[bool]]:
         try:
             ids = _campaign_source(f.campaign_id)  # type: ignore[misc]
         except LookupError:
-            raise FilterError("campaign", f"no campaign {f.campaign_id}") from None
+            raise FilterError("campaign", phrase("no campaign %(id)d", id=f.campaign_id)) from None
         conds.append(Invitation.id.in_(ids))
     if f.version_id is not None:
         conds.append(Invitation.version_id == f.version_id)

@@ -14,6 +14,7 @@ from app.db_types import utcnow
 from app.definitions.models import Questionnaire, QuestionnaireVersion, ReviewType
 from app.errors import abort_with
 from app.extensions import db
+from app.phrases import phrase, with_field
 from app.reviews.models import Channel
 from app.stats import export, reports, service
 from app.stats.population import FilterError, campaigns_available, local_tz, parse_filter
@@ -50,7 +51,8 @@ def _filter_or_422():
     try:
         return parse_filter(request.values)
     except FilterError as exc:
-        abort_with(422, f"{exc.field}: {exc.message}", field=exc.field)
+        # The error page has no form to point at: it names the field, in either language.
+        abort_with(422, with_field(exc.field, exc.message), field=exc.field)
 
 
 @bp.get("/")
@@ -83,7 +85,7 @@ def export_responses(kind: str):
     f = _filter_or_422()
     labels = request.args.get("labels", "zh-CN")
     if labels not in ("zh-CN", "en"):
-        abort_with(422, "labels: choose zh-CN or en", field="labels")
+        abort_with(422, phrase("labels: choose zh-CN or en"), field="labels")
     plan = export.ExportPlan(f, labels)
     record(actor_name(), "stats.export", "responses", None,
            {"format": kind, "labels": labels, "filter": f.query_args(), "rows": export.count_rows(f)},
@@ -110,7 +112,7 @@ def campaign_report():
     except ValueError:
         target_rate = None
     if target_rate is not None and not 0 <= target_rate <= 1:
-        abort_with(422, "target_rate: enter a percentage from 0 to 100", field="target_rate")
+        abort_with(422, phrase("target_rate: enter a percentage from 0 to 100"), field="target_rate")
     summary = service.summarize(f)
     pdf = reports.campaign_report_pdf(summary, _report_lang(), reports.clean_narrative(request.form),
                                       current_user.display_name, target_rate)
@@ -126,7 +128,7 @@ def yearly_report():
     """The Appendix H yearly summary (three years side by side) as PDF."""
     year = request.form.get("year", type=int)
     if year is None or not 2000 <= year <= 2100:
-        abort_with(422, "year: enter a year such as 2026", field="year")
+        abort_with(422, phrase("year: enter a year such as 2026"), field="year")
     summary = service.yearly_summary(year)
     pdf = reports.yearly_report_pdf(summary, _report_lang(), reports.clean_narrative(request.form),
                                     current_user.display_name)

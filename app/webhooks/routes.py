@@ -12,6 +12,7 @@ from app.console.nav import nav_item
 from app.errors import abort_with
 from app.extensions import db
 from app.params import whole_number
+from app.phrases import phrase
 from app.reviews.signals import register_invitation_link, response_stored
 from app.webhooks import service
 from app.webhooks.models import DisabledEndpoint, EventStatus, InvitationCallback
@@ -36,7 +37,8 @@ def _status_arg() -> EventStatus | None:
     try:
         return EventStatus(value)
     except ValueError:
-        abort_with(422, f"status: one of {', '.join(s.value for s in EventStatus)}", field="status")
+        abort_with(422, phrase("status: one of %(values)s", values=", ".join(s.value for s in EventStatus)),
+                   field="status")
 
 
 # --- API -----------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from app.db_types import utcnow
 from app.extensions import db
 from app.jobs import service as jobs
 from app.jobs.models import Job
+from app.phrases import phrase
 from app.reviews.signals import linked_row
 from app.webhooks import sender, signing
 from app.webhooks.models import (
@@ -44,7 +45,14 @@ MAX_RETRY_AFTER = 24 * 3600
 
 
 class CallbackUrlError(ValueError):
-    """A callback URL that may not be used; the message says why (422 on callback_url)."""
+    """A callback URL that may not be used; names the field and why (422 on callback_url).
+
+    str() is "field: reason" in English; `message` is the reason alone (a phrase, for pages)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
 
 
 # --- emitting -----------------------------------------------------------------------------------
@@ -52,25 +60,28 @@ class CallbackUrlError(ValueError):
 def check_callback_url(api_key: ApiKey, url: object, field: str = "callback_url") -> str:
     """The URL if the key may send callbacks there: http(s), no credentials, under an allowed prefix."""
     if not isinstance(url, str) or not url:
-        raise CallbackUrlError(f"{field}: must be a URL string")
+        raise CallbackUrlError(field, phrase("must be a URL string"))
     if len(url) > 2000:
-        raise CallbackUrlError(f"{field}: longer than 2000 characters")
+        raise CallbackUrlError(field, phrase("longer than %(most)d characters", most=2000))
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise CallbackUrlError(f"{field}: must be an absolute http(s) URL")
+        raise CallbackUrlError(field, phrase("must be an absolute http(s) URL"))
     if parts.username or parts.password or "@" in parts.netloc:
-        raise CallbackUrlError(f"{field}: must not contain credentials")
+        raise CallbackUrlError(field, phrase("must not contain credentials"))
     prefixes = [p for p in (api_key.callback_prefixes or []) if p]
     if not any(url.startswith(prefix) for prefix in prefixes):
         # No callbacks to arbitrary (e.g. internal) addresses: only where the key's owner allowed.
-        allowed = ", ".join(prefixes) if prefixes else "none configured (flask api-keys create --callback-prefix)"
-        raise CallbackUrlError(f"{field}: not under an allowed callback prefix of this API key ({allowed})")
+        if not prefixes:
+            raise CallbackUrlError(field, phrase("not under an allowed callback prefix of this API key "
+                                                 "(none configured (flask api-keys create --callback-prefix))"))
+        raise CallbackUrlError(field, phrase("not under an allowed callback prefix of this API key (%(allowed)s)",
+                                             allowed=", ".join(prefixes)))
     if not api_key.webhook_secret:  # none yet, or none that SECRET_KEYS opens: a new one mends both
-        raise CallbackUrlError(f"{field}: this API key has no webhook secret this server can use; run "
-                               f"`flask api-keys rotate-secret {api_key.name}`")
+        raise CallbackUrlError(field, phrase("this API key has no webhook secret this server can use; run "
+                                             "`flask api-keys rotate-secret %(name)s`", name=api_key.name))
     if endpoint_disabled(api_key.id, url):
-        raise CallbackUrlError(f"{field}: this endpoint answered 410 Gone and is disabled; enable it again "
-                               f"(POST /api/v1/webhooks/endpoints/enable) first")
+        raise CallbackUrlError(field, phrase("this endpoint answered 410 Gone and is disabled; enable it again "
+                                             "(POST /api/v1/webhooks/endpoints/enable) first"))
     return url
 
 

@@ -171,9 +171,12 @@ def test_an_auditor_accepts_a_break_on_the_audit_page(client, login, chain, tamp
     assert "chain-ok" in after and 'id="chain-accepted"' in after and 'id="accept-break"' not in after
 
 
-def test_the_audit_page_refuses_an_acceptance_without_an_incident(client, login, chain, tamper):
+@pytest.mark.parametrize(("language", "reason"), [("en", "give the incident&#39;s reference (1 to 100 characters)"),
+                                                  ("zh-CN", "请填写事件编号（1 至 100 个字符）")])
+def test_the_audit_page_refuses_an_acceptance_without_an_incident(client, login, chain, tamper, language, reason):
     tamper("UPDATE audit_log SET actor = 'x' WHERE seq = 3")
     login(Role.AUDITOR)
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = language
     page = client.get("/console/audit/?verify=1").get_data(as_text=True)
     before = entries_count()
     response = client.post("/console/audit/accept-break", data={
@@ -181,7 +184,7 @@ def test_the_audit_page_refuses_an_acceptance_without_an_incident(client, login,
         "incident": "", "note": "kept"})
     assert response.status_code == 422
     html = response.get_data(as_text=True)
-    assert "incident: give the incident&#39;s reference" in html and ">kept</textarea>" in html
+    assert reason in html and ">kept</textarea>" in html
     assert entries_count() == before
 
 

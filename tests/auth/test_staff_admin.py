@@ -76,6 +76,16 @@ def test_a_refused_new_account_names_the_field_and_writes_nothing(admin, make_st
     assert db.session.scalar(sa.select(sa.func.count()).select_from(StaffUser)) == before
 
 
+def test_a_refusal_reads_in_chinese_on_a_chinese_page(admin, make_staff):
+    """The service's reason comes from the zh-CN catalog, with the value it names."""
+    make_staff(Role.AUDITOR, username="taken")
+    signed_in, _user = admin
+    signed_in.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN"
+    answer = post_form(signed_in, "/console/staff/new", username="taken", display_name="赵六", role="auditor")
+    page = html.unescape(answer.get_data(as_text=True))
+    assert answer.status_code == 422 and "“taken”已被使用" in page and "is taken" not in page
+
+
 def test_a_new_role_takes_effect_at_the_accounts_next_request(admin, make_staff, browser):
     """Rotation of posts (standard 7.4): an executor becomes a manager without signing in again."""
     signed_in, _user = admin

@@ -49,6 +49,13 @@ def test_a_refused_key_names_the_field_and_writes_nothing(client, sign_in, field
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ApiKey)) == 0
 
 
+def test_a_refused_key_reads_in_chinese_on_a_chinese_page(client, sign_in):
+    sign_in(Role.ADMIN)
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN"
+    page = html.unescape(new_key(client, frame_origins="https://open.example.com/page").get_data(as_text=True))
+    assert "“https://open.example.com/page”应为源地址" in page and "is an origin" not in page
+
+
 def test_a_revoked_key_is_refused_by_the_api(client, sign_in):
     sign_in(Role.ADMIN)
     key = shown(new_key(client).get_data(as_text=True), "api-key")

@@ -157,3 +157,25 @@ def test_invitation_detail_links_its_response(client, sign_in, seed):
 def test_unknown_invitation_is_404(client, sign_in, app):
     sign_in(Role.REVIEW_MANAGER)
     assert client.get("/console/invitations/999").status_code == 404
+
+
+@pytest.mark.parametrize("change, field_id, reason", [
+    ({"client_account": "NOSUCH99"}, "client_account", "未知客户账号“NOSUCH99”"),
+    ({"expires_on": "2001-01-01"}, "expires_on", "须为将来的时间"),
+])
+def test_the_services_refusal_reads_in_chinese_on_a_chinese_page(client, sign_in, seed, change, field_id, reason):
+    sign_in(Role.REVIEW_MANAGER)
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN"
+    response = post(client, NEW, {"version": "all-types:2", "client_account": "A0000001", "channel": "link",
+                                  "ctx_product_name": "稳健理财1号", **change})
+    assert response.status_code == 422
+    error = re.search(rf'<p class="error" id="{field_id}-error">([^<]+)</p>', response.get_data(as_text=True))
+    assert error and html.unescape(error.group(1)) == reason
+
+
+def test_the_same_refusal_through_the_api_stays_english(client, api_key, seed):
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN"
+    response = client.post("/api/v1/invitations", headers=api_key,
+                           json={"client_account": "NOSUCH99", "questionnaire": "all-types"})
+    assert response.status_code == 422
+    assert response.json["error"]["message"] == "client_account: unknown client account 'NOSUCH99'"

@@ -265,3 +265,16 @@ def test_ordinary_invitation_with_a_foreign_callback_url_is_422_and_not_created(
         "context": {"product_name": "x"}, "callback_url": "http://10.1.2.3/internal"})
     assert response.status_code == 422 and response.json["error"]["field"] == "callback_url"
     assert counts() == (0, 0)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"callback_url": "http://10.1.2.3/internal"},
+     "callback_url: not under an allowed callback prefix of this API key (http://127.0.0.1:)"),
+    ({"return_url": "https://evil.example/phish"},
+     "return_url: not under an allowed callback prefix or frame origin of this API key"),
+    ({"client_account": "NOBODY"}, "client_account: unknown client account 'NOBODY'"),
+])
+def test_refusals_stay_english_for_a_caller_that_asks_for_chinese(client, hook_key, body, change, message):
+    response = client.post("/api/v1/mandatory-sessions", json={**body, **change},
+                           headers={**hook_key[2], "Accept-Language": "zh-CN"})
+    assert response.status_code == 422 and response.json["error"]["message"] == message
