@@ -33,6 +33,27 @@ class Phrase(str):
         return gettext(self.template, **{name: localized(value) for name, value in self.params.items()})
 
 
+class Bilingual(str):
+    """Text that brings its own translations ({"zh-CN", "en"}, as the answer checker gives its
+    reasons), not the catalog's: the English as this str, the reader's language on a page."""
+
+    texts: dict
+
+    def __new__(cls, texts: dict) -> "Bilingual":
+        text = super().__new__(cls, texts["en"])
+        text.texts = texts
+        return text
+
+    def __getnewargs__(self):  # pickling: str's own would pass the English text alone
+        return (self.texts,)
+
+    def localized(self) -> str:
+        """The text in the current request's language."""
+        from app.i18n import current_lang  # app.i18n imports this module for its template filter
+
+        return self.texts.get(current_lang()) or self.texts["en"]
+
+
 def phrase(template: str, **params) -> Phrase:
     """A refusal's reason, in English now and translatable on a page; values as %(name)s."""
     return Phrase(template, **params)
@@ -45,4 +66,4 @@ def with_field(field: str, reason: str) -> Phrase:
 
 def localized(message: str) -> str:
     """A message for a page: a phrase in the reader's language, any other text as it is."""
-    return message.localized() if isinstance(message, Phrase) else message
+    return message.localized() if isinstance(message, (Phrase, Bilingual)) else message

@@ -19,11 +19,10 @@ from app.audit.service import record
 from app.auth.models import StaffUser
 from app.db_types import utcnow
 from app.extensions import db
-from app.i18n import current_lang
 from app.letters.config import setting
 from app.letters.models import Letter, LetterEntry, LetterScan, LetterStatus
 from app.letters.service import LetterError, get_letter
-from app.phrases import Phrase, phrase
+from app.phrases import Bilingual, Phrase, phrase
 from app.reviews import service as reviews
 from app.reviews.models import Channel, InvitationStatus
 from questionnaires.answers import validate_answers
@@ -96,23 +95,9 @@ def next_round(letter: Letter) -> int:
     return {LetterStatus.PRINTED: 1, LetterStatus.FIRST_ENTRY: 2, LetterStatus.DIFFERENCES: 3}[letter.status]
 
 
-class AnswerRefusal(Phrase):
+def answer_refusal(number, reasons: dict) -> Phrase:
     """The refusal "question 3: <reason>", whose reason the answer checker gives in both languages."""
-
-    reasons: dict
-
-    def __new__(cls, number, reasons: dict) -> "AnswerRefusal":
-        english = phrase("question %(number)s: %(reason)s", number=number, reason=reasons["en"])
-        text = str.__new__(cls, english)
-        text.template, text.params, text.reasons = english.template, english.params, reasons
-        return text
-
-    def __getnewargs__(self):  # pickling
-        return self.params["number"], self.reasons
-
-    def localized(self) -> str:
-        reason = self.reasons.get(current_lang()) or self.reasons["en"]
-        return Phrase(self.template, **{**self.params, "reason": reason}).localized()
+    return phrase("question %(number)s: %(reason)s", number=number, reason=Bilingual(reasons))
 
 
 def _choice(question: dict, token: str) -> str:
@@ -163,7 +148,7 @@ def check_answers(letter: Letter, questions: list[dict], typed: Mapping[str, str
     answers, answer_errors = validate_answers(letter.invitation.version.definition, raw)
     numbers = {q["id"]: q["number"] for q in questions}
     for error in answer_errors:
-        errors.setdefault(error.question_id, AnswerRefusal(numbers.get(error.question_id, "?"), error.message))
+        errors.setdefault(error.question_id, answer_refusal(numbers.get(error.question_id, "?"), error.message))
     if errors:
         first = next(q["id"] for q in questions if q["id"] in errors)
         exc = LetterError(first, errors[first])

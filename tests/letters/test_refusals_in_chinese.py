@@ -50,9 +50,9 @@ def test_a_reprint_refusal_reads_in_chinese_for_chinese_staff(client, login, pri
 
 
 def test_a_refusal_naming_the_answer_checkers_reason_stays_english_as_text(app):
-    from app.letters.keying import AnswerRefusal
+    from app.letters.keying import answer_refusal
 
-    refusal = AnswerRefusal(2, {"zh-CN": "请回答此问题。", "en": "Please answer this question."})
+    refusal = answer_refusal(2, {"zh-CN": "请回答此问题。", "en": "Please answer this question."})
     copy = pickle.loads(pickle.dumps(refusal))
     with app.test_request_context("/console/", headers=ZH):
         assert copy == refusal == "question 2: Please answer this question."  # the audit log, the CLI

@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from app.phrases import Phrase, localized, phrase
+from app.phrases import Bilingual, Phrase, localized, phrase
 
 TAKEN = "'%(name)s' is taken"
 
@@ -58,3 +58,14 @@ def test_a_phrase_within_a_phrase_reads_in_the_same_language(page_in):
     assert reason == "username: 'wang.wu' is taken"
     with page_in("zh-CN"):
         assert localized(reason) == "username：“wang.wu”已被使用"
+
+
+@pytest.mark.parametrize(("language", "shown"), [("zh-CN", "username：请回答此问题。"),
+                                                 ("en", "username: Please answer this question.")])
+def test_a_value_with_its_own_translations_reads_in_the_readers_language(page_in, language, shown):
+    reason = phrase("%(field)s: %(reason)s", field="username",
+                    reason=Bilingual({"zh-CN": "请回答此问题。", "en": "Please answer this question."}))
+    copy = pickle.loads(pickle.dumps(reason))
+    assert copy == reason == "username: Please answer this question."
+    with page_in(language):
+        assert localized(copy) == shown
