@@ -5,6 +5,7 @@
         [--keep-alive 5] [--stagger 0.01] [--connections per-path|per-client] [--profile DIR]
         [--proxy none|nginx] [--proxy-workers auto] [--rate-limits off|swept-memory|memory|redis]
     .venv/bin/python benchmarks/bench_client_path.py --inprocess 200 [--backends sqlite] [--rate-limits …]
+        [--by-package]
 
 For each backend it builds a fresh database (SQLite file in a temp dir, or a PostgreSQL database
 huifang_bench_<random> created on 127.0.0.1:5432 and dropped afterwards), publishes the built-in
@@ -37,7 +38,10 @@ clients. The load generator shares the machine's cores with the server; its CPU 
 gunicorn, no concurrency) and prints, per request kind, the median CPU time of the request's thread
 (time.thread_time, so other processes' load hardly matters) and the SQL statements it ran, then two
 baselines through the same test client: a bare Flask page, and the same trivial page as a route of
-this app (its hooks: CSRF, locale, login, security headers, session).
+this app (its hooks: CSRF, locale, login, security headers, session). With --by-package it also runs
+the timed paths under cProfile and prints where their time goes, by library (sqlalchemy, werkzeug,
+jinja2, …, this app's own code): the share each takes of the profiled time. The CPU figures per
+request then include cProfile's overhead: take them from a run without it.
 
 Rate limits are off by default (RATELIMIT_ENABLED=0), and every simulated client comes from
 127.0.0.1. --rate-limits turns them on as a firm runs them, a moving window counted in each worker's memory
@@ -375,7 +379,30 @@ def trivial_cpu_ms(app, url: str, count: int = 3000) -> float:
     return statistics.median(spent) * 1000
 
 
-def inprocess(backend: str, count: int, rate_limits: str = "off") -> None:
+# The packages --by-package adds up (first match on the function's file name); the rest is "other".
+PACKAGES = ("sqlalchemy", "jinja2", "wtforms", "werkzeug", "flask_wtf", "flask_login", "flask_babel", "babel",
+            "flask_limiter", "limits", "flask_sqlalchemy", "flask", "itsdangerous", "markupsafe", "psycopg",
+            str(ROOT / "app"), str(ROOT / "questionnaires"), str(ROOT / "delivery"))
+
+
+def print_by_package(profile, paths: int) -> None:
+    """The profiled time per path and its share, by the package whose code ran it (its own time)."""
+    import pstats
+
+    totals = defaultdict(float)
+    for (filename, _line, function), (_cc, _nc, own, _cum, _callers) in pstats.Stats(profile).stats.items():
+        if filename == "~":
+            name = f"builtin {function.strip('<>')[:40]}"
+        else:
+            name = next((p.replace(str(ROOT) + "/", "") for p in PACKAGES if p in filename), "other")
+        totals[name] += own
+    whole = sum(totals.values())
+    print(f"    profiled: {whole * 1000 / paths:.2f} ms per path (cProfile's overhead included)")
+    for name, own in sorted(totals.items(), key=lambda item: -item[1])[:15]:
+        print(f"    {name:<45}{own * 1000 / paths:>8.2f} ms per path {100 * own / whole:>6.1f} %")
+
+
+def inprocess(backend: str, count: int, rate_limits: str = "off", by_package: bool = False) -> None:
     """Sequential paths through the test client: thread CPU per request and SQL statements per request."""
     import statistics
 
@@ -397,6 +424,7 @@ def inprocess(backend: str, count: int, rate_limits: str = "off") -> None:
             engine = db.engine
         sa.event.listen(engine, "before_cursor_execute", lambda *a, **k: statements.__setitem__(0, statements[0] + 1))
         cpu, sql = defaultdict(list), defaultdict(list)
+        profile = None
 
         def call(kind, method, url, expected, data=None):
             before_cpu, before_sql = time.thread_time(), statements[0]
@@ -420,6 +448,13 @@ def inprocess(backend: str, count: int, rate_limits: str = "off") -> None:
             if n == 19:  # warm-up done
                 cpu.clear()
                 sql.clear()
+                if by_package:
+                    import cProfile
+
+                    profile = cProfile.Profile()
+                    profile.enable()
+        if profile is not None:
+            profile.disable()
         print(f"    {'request':<24}{'CPU ms (median)':>17}{'SQL statements':>16}")
         for kind in sorted(cpu):
             print(f"    {kind:<24}{statistics.median(cpu[kind]) * 1000:>17.2f}{statistics.median(sql[kind]):>16.0f}")
@@ -431,6 +466,8 @@ def inprocess(backend: str, count: int, rate_limits: str = "off") -> None:
         for label, baseline in (("bare Flask page", bare_app), ("trivial route, this app", app)):
             url = "/__bench_trivial" if baseline is app else "/"
             print(f"    {label:<24}{trivial_cpu_ms(baseline, url):>17.2f}{0:>16}")
+        if profile is not None:
+            print_by_package(profile, count)
         with app.app_context():
             db.engine.dispose()
 
@@ -462,10 +499,12 @@ def main() -> int:
                              "Redis), every phone from an address of its own; off by default")
     parser.add_argument("--inprocess", type=int, metavar="N",
                         help="instead: N sequential paths through the test client; CPU and SQL statements per request")
+    parser.add_argument("--by-package", action="store_true",
+                        help="with --inprocess: profile the timed paths and print the time by library")
     args = parser.parse_args()
     if args.inprocess:
         for backend in args.backends.split(","):
-            inprocess(backend, args.inprocess, args.rate_limits)
+            inprocess(backend, args.inprocess, args.rate_limits, args.by_package)
         return 0
     print(f"client path vs bare Flask: {args.paths} paths × {REQUESTS_PER_PATH} requests, {args.concurrency} "
           f"concurrent clients started {args.stagger * 1000:g} ms apart, a connection {args.connections}, "
