@@ -30,9 +30,17 @@ PROXY_COUNT=1, as a firm serves; nginx's CPU is counted as the server's. It need
 The simulated clients start 10 ms apart (--stagger) and run on from the warm-up into the timed
 paths without a pause; --stagger 0 starts them all at once, which keeps them in lockstep (see drive).
 
+(c) The ceiling: the real path's six responses for one spare invitation, captured from the real app
+and served again by `_ceiling_app` (same URLs, same bytes, same cookies, the same gunicorn setup)
+with no work at all: no database, no signature or token checked, nothing rendered. The same
+clients walk it as they walk the real path. No implementation of the path can answer them faster,
+so ceiling/bare is the most the issue's ratio can be on this machine with this load generator,
+and real/ceiling says how far the app is from it.
+
 It prints paths/s, requests/s, p50/p95/p99 per request kind and overall, the ratio of real to bare
-requests/s, and checks the goals: ≥ 40 % of the bare throughput and p99 < 150 ms at 32 concurrent
-clients. The load generator shares the machine's cores with the server; its CPU time is printed.
+requests/s, the ceiling's ratio to bare and the real path's to the ceiling, and checks the goals:
+≥ 40 % of the bare throughput and p99 < 150 ms at 32 concurrent clients. The load generator shares
+the machine's cores with the server; its CPU time is printed.
 
 --inprocess N runs N paths one after another through Flask's test client in this process (no
 gunicorn, no concurrency) and prints, per request kind, the median CPU time of the request's thread
@@ -55,6 +63,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import signal
@@ -124,6 +133,20 @@ def prepare(url: str, count: int) -> list[str]:
             paths = [url_for("respond.form", token=signer.sign(pid)) for pid in public_ids]
         db.engine.dispose()
     return paths
+
+
+def capture_responses(url: str, path: str) -> dict:
+    """The real app's six responses for one invitation, as the ceiling server serves them again."""
+    from _ceiling_app import capture_path
+
+    from app import create_app
+    from app.extensions import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEYS": [SECRET], "RATELIMIT_ENABLED": False})
+    steps = capture_path(app, path, "123x", ANSWERS, CSRF_RE)
+    with app.app_context():
+        db.engine.dispose()
+    return steps
 
 
 class Recorder:
@@ -321,7 +344,7 @@ def bench_backend(backend: str, args) -> dict:
     with bench_database(backend) as (url, tmp):
         t0 = time.perf_counter()
         warmup = args.concurrency * 2
-        paths = prepare(url, args.paths + warmup)
+        *paths, spare = prepare(url, args.paths + warmup + 1)
         print(f"  prepared {len(paths)} invitations in {time.perf_counter() - t0:.1f} s ({tmp})")
         env = {"DATABASE_URL": url, "SECRET_KEYS": SECRET, "HUIFANG_INSTANCE": str(tmp),
                "PUBLIC_BASE_URL": "http://127.0.0.1", "PYTHONDONTWRITEBYTECODE": "1",
@@ -357,11 +380,27 @@ def bench_backend(backend: str, args) -> dict:
             results["bare"] = print_table("bare Flask page", rec, cost["wall"], None)
             print_cost(cost, len(rec.all()))
 
+        # (c) the ceiling: the real path's responses served again with no work (_ceiling_app)
+        (tmp / "ceiling.json").write_text(json.dumps(capture_responses(url, spare)), encoding="utf-8")
+        with serve("_ceiling_app:ceiling_app()", {**env, "CEILING_RESPONSES": str(tmp / "ceiling.json")},
+                   tmp, args) as (base, pids, _app_pids):
+            rec, unrecorded, window = Recorder(), Recorder(), Window(pids)
+            asyncio.run(drive(args.concurrency, paths[:warmup], paths[warmup:],
+                              lambda s, p, t: client_path(s, base, p, rec if t else unrecorded), window, args.stagger,
+                              args.connections == "per-path", addresses(args)))
+            cost = window.close()
+            results["ceiling"] = print_table("ceiling: the same responses, canned, no work", rec, cost["wall"],
+                                             args.paths)
+            print_cost(cost, len(rec.all()))
+
         ratio = results["real"]["rps"] / results["bare"]["rps"]
+        ceiling = results["ceiling"]["rps"] / results["bare"]["rps"]
         ok_ratio, ok_p99 = ratio >= GOAL_RATIO, results["real"]["p99"] < GOAL_P99_MS
         print(f"\n  ratio real/bare requests/s: {ratio:.2f} (goal ≥ {GOAL_RATIO:.2f}) {'MET' if ok_ratio else 'MISSED'}")
+        print(f"  ceiling/bare requests/s: {ceiling:.2f} (the most any server of these responses reaches here; "
+              f"real/ceiling {results['real']['rps'] / results['ceiling']['rps']:.2f})")
         print(f"  real p99: {results['real']['p99']:.1f} ms (goal < {GOAL_P99_MS:.0f} ms) {'MET' if ok_p99 else 'MISSED'}")
-        return {**results, "ratio": ratio, "met": ok_ratio and ok_p99 and not results["real"]["errors"]}
+        return {**results, "ratio": ratio, "ceiling": ceiling, "met": ok_ratio and ok_p99 and not results["real"]["errors"]}
 
 
 def trivial_cpu_ms(app, url: str, count: int = 3000) -> float:
@@ -514,7 +553,7 @@ def main() -> int:
           f"{os.cpu_count()} CPUs shared by server and load generator")
     outcomes = {backend: bench_backend(backend, args) for backend in args.backends.split(",")}
     print("\nsummary: " + "; ".join(
-        f"{b}: ratio {o['ratio']:.2f}, p99 {o['real']['p99']:.0f} ms, {'goals met' if o['met'] else 'goals MISSED'}"
+        f"{b}: ratio {o['ratio']:.2f} (ceiling {o['ceiling']:.2f}), p99 {o['real']['p99']:.0f} ms, {'goals met' if o['met'] else 'goals MISSED'}"
         for b, o in outcomes.items()))
     return 0 if all(o["met"] for o in outcomes.values()) else 1
 
