@@ -8,7 +8,9 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.reviews import service
-from app.reviews.models import IdentityAttempt, InvitationStatus, ReviewException, ReviewRegistration, Response
+from app.reviews.models import (
+    IdentityAttempt, Invitation, InvitationStatus, ReviewException, ReviewRegistration, Response,
+)
 from tests.conftest import csrf_from
 from tests.dbsetup import postgresql_only
 
@@ -415,3 +417,16 @@ def test_opening_the_form_marks_it_opened_and_the_mark_is_stored(app, client, ma
     assert client.get(url).status_code == 200
     db.session.rollback()  # what was stored, not what this session remembers
     assert invitation.status is InvitationStatus.OPENED and invitation.first_opened_at is not None
+
+
+def test_the_opened_mark_leaves_an_invitation_cancelled_meanwhile_as_it_is(app, make_invitation):
+    invitation = make_invitation()
+    assert invitation.status is InvitationStatus.PENDING
+    # Staff cancel it in another transaction after this request read it as pending.
+    with db.engine.begin() as other:
+        other.execute(sa.update(Invitation.__table__).where(Invitation.__table__.c.id == invitation.id)
+                      .values(status=InvitationStatus.CANCELLED))
+    assert service.mark_opened(invitation) is False
+    db.session.commit()
+    db.session.refresh(invitation)
+    assert invitation.status is InvitationStatus.CANCELLED and invitation.first_opened_at is None
