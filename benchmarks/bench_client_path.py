@@ -135,15 +135,52 @@ def prepare(url: str, count: int) -> list[str]:
     return paths
 
 
-def capture_responses(url: str, path: str) -> dict:
-    """The real app's six responses for one invitation, as the ceiling server serves them again."""
-    from _ceiling_app import capture_path
+def walk_in_process(call, path: str, answers: list = ANSWERS) -> None:
+    """The path's six requests, each through `call(kind, method, url, expected_status, data=None)`,
+    which sends it (Flask's test client) and returns the page's text."""
+    call("1 GET link (303)", "GET", path, 303)
+    page = call("2 GET identity", "GET", path + "/identity", 200)
+    call("3 POST identity (303)", "POST", path + "/identity", 303,
+         {"csrf_token": CSRF_RE.search(page).group(1), "answer": "123x"})
+    page = call("4 GET form", "GET", path, 200)
+    call("5 POST answers (303)", "POST", path, 303,
+         [("csrf_token", CSRF_RE.search(page).group(1)), ("_action", "submit"), *answers])
+    call("6 GET receipt", "GET", path + "/receipt", 200)
 
+
+# The step names of a captured path, in walk_in_process's order; the ceiling server serves them.
+CAPTURED_STEPS = ("link", "identity", "identity_post", "form", "submit", "receipt")
+COMPUTED_HEADERS = {"content-length", "date", "server", "location"}  # a server sets these per response
+
+
+def capture_path(app, path: str, answers: list = ANSWERS) -> dict:
+    """One invitation's path through the real app: {step: {status, headers, body}} as each was sent,
+    and the session cookie that the identity answer set ("verified_cookie")."""
+    from werkzeug.datastructures import MultiDict
+
+    client, sent = app.test_client(), []
+
+    def call(kind, method, url, expected, data=None):
+        resp = client.open(url, method=method, data=MultiDict(data) if isinstance(data, list) else data)
+        if resp.status_code != expected:
+            raise RuntimeError(f"the real path answered {kind} with {resp.status_code}, not {expected}")
+        sent.append({"status": resp.status_code, "body": resp.get_data(as_text=True),
+                     "headers": [(k, v) for k, v in resp.headers.items() if k.lower() not in COMPUTED_HEADERS]})
+        return sent[-1]["body"]
+
+    walk_in_process(call, path, answers)
+    steps = dict(zip(CAPTURED_STEPS, sent))
+    cookie = next(v for k, v in steps["identity_post"]["headers"] if k.lower() == "set-cookie")
+    return {**steps, "verified_cookie": cookie.split(";", 1)[0].split("=", 1)[1]}
+
+
+def capture_responses(url: str, path: str) -> dict:
+    """The real app's six responses for one spare invitation, as the ceiling server serves them again."""
     from app import create_app
     from app.extensions import db
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEYS": [SECRET], "RATELIMIT_ENABLED": False})
-    steps = capture_path(app, path, "123x", ANSWERS, CSRF_RE)
+    steps = capture_path(app, path)
     with app.app_context():
         db.engine.dispose()
     return steps
@@ -339,6 +376,24 @@ def addresses(args):
     return phone_addresses() if args.rate_limits != "off" else None
 
 
+def walk_served(target: str, env: dict, tmp: Path, args, paths: list, warmup: int, title: str,
+                profile: str | None = None) -> dict:
+    """Serve `target`, walk the client path through it with the run's clients, print its figures."""
+    with serve(target, env, tmp, args) as (base, pids, app_pids):
+        rec, unrecorded, window = Recorder(), Recorder(), Window(pids)
+        profilers = start_profiler(app_pids[1:], Path(args.profile), profile) if profile else []
+        asyncio.run(drive(args.concurrency, paths[:warmup], paths[warmup:],
+                          lambda s, p, t: client_path(s, base, p, rec if t else unrecorded), window, args.stagger,
+                          args.connections == "per-path", addresses(args)))
+        cost = window.close()
+        for p in profilers:
+            p.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            p.wait()
+        result = print_table(title, rec, cost["wall"], args.paths)
+        print_cost(cost, len(rec.all()))
+    return result
+
+
 def bench_backend(backend: str, args) -> dict:
     print(f"\n== {backend} ==")
     with bench_database(backend) as (url, tmp):
@@ -352,18 +407,8 @@ def bench_backend(backend: str, args) -> dict:
         results = {}
 
         # (a) the real app
-        with serve("wsgi:app", env, tmp, args) as (base, pids, app_pids):
-            rec, unrecorded, window = Recorder(), Recorder(), Window(pids)
-            profilers = start_profiler(app_pids[1:], Path(args.profile), f"{backend}-real") if args.profile else []
-            asyncio.run(drive(args.concurrency, paths[:warmup], paths[warmup:],
-                              lambda s, p, t: client_path(s, base, p, rec if t else unrecorded), window, args.stagger,
-                              args.connections == "per-path", addresses(args)))
-            cost = window.close()
-            for p in profilers:
-                p.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
-                p.wait()
-            results["real"] = print_table("real client path", rec, cost["wall"], args.paths)
-            print_cost(cost, len(rec.all()))
+        results["real"] = walk_served("wsgi:app", env, tmp, args, paths, warmup, "real client path",
+                                      profile=f"{backend}-real" if args.profile else None)
 
         # (b) the bare endpoint, same setup, same driver, same number of requests
         with serve("_client_common:bare_app", env, tmp, args) as (base, pids, _app_pids):
@@ -382,16 +427,9 @@ def bench_backend(backend: str, args) -> dict:
 
         # (c) the ceiling: the real path's responses served again with no work (_ceiling_app)
         (tmp / "ceiling.json").write_text(json.dumps(capture_responses(url, spare)), encoding="utf-8")
-        with serve("_ceiling_app:ceiling_app()", {**env, "CEILING_RESPONSES": str(tmp / "ceiling.json")},
-                   tmp, args) as (base, pids, _app_pids):
-            rec, unrecorded, window = Recorder(), Recorder(), Window(pids)
-            asyncio.run(drive(args.concurrency, paths[:warmup], paths[warmup:],
-                              lambda s, p, t: client_path(s, base, p, rec if t else unrecorded), window, args.stagger,
-                              args.connections == "per-path", addresses(args)))
-            cost = window.close()
-            results["ceiling"] = print_table("ceiling: the same responses, canned, no work", rec, cost["wall"],
-                                             args.paths)
-            print_cost(cost, len(rec.all()))
+        results["ceiling"] = walk_served("_ceiling_app:ceiling_app()",
+                                         {**env, "CEILING_RESPONSES": str(tmp / "ceiling.json")}, tmp, args,
+                                         paths, warmup, "ceiling: the same responses, canned, no work")
 
         ratio = results["real"]["rps"] / results["bare"]["rps"]
         ceiling = results["ceiling"]["rps"] / results["bare"]["rps"]
@@ -476,14 +514,7 @@ def inprocess(backend: str, count: int, rate_limits: str = "off", by_package: bo
         for n, (path, address) in enumerate(zip(paths, phone_addresses())):
             client = app.test_client()
             client.environ_base["REMOTE_ADDR"] = address  # a phone, an address (counted with --rate-limits)
-            call("1 GET link (303)", "GET", path, 303)
-            page = call("2 GET identity", "GET", path + "/identity", 200)
-            call("3 POST identity (303)", "POST", path + "/identity", 303,
-                 {"csrf_token": CSRF_RE.search(page).group(1), "answer": "123x"})
-            page = call("4 GET form", "GET", path, 200)
-            call("5 POST answers (303)", "POST", path, 303,
-                 [("csrf_token", CSRF_RE.search(page).group(1)), ("_action", "submit"), *ANSWERS])
-            call("6 GET receipt", "GET", path + "/receipt", 200)
+            walk_in_process(call, path)
             if n == 19:  # warm-up done
                 cpu.clear()
                 sql.clear()

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _client_common import bench_database  # noqa: E402
-from bench_client_path import ANSWERS, CSRF_RE, SECRET, prepare  # noqa: E402
+from bench_client_path import SECRET, prepare, walk_in_process  # noqa: E402
 
 
 def unit_of_work_versions():
@@ -78,21 +78,15 @@ def run(backend: str, count: int) -> None:
                 service.mark_opened, service.check_identity = versions[name]
                 client = app.test_client()
 
-                def call(kind, method, url, data=None):
+                def call(kind, method, url, expected, data=None):
                     before = time.thread_time()
                     resp = client.open(url, method=method, data=MultiDict(data) if isinstance(data, list) else data)
                     if n >= 20:  # after the warm-up
                         cpu[name][kind].append(time.thread_time() - before)
+                    assert resp.status_code == expected, (kind, resp.status_code)
                     return resp.get_data(as_text=True)
 
-                call("1 GET link (303)", "GET", path)
-                page = call("2 GET identity", "GET", path + "/identity")
-                call("3 POST identity (303)", "POST", path + "/identity",
-                     {"csrf_token": CSRF_RE.search(page).group(1), "answer": "123x"})
-                page = call("4 GET form", "GET", path)
-                call("5 POST answers (303)", "POST", path,
-                     [("csrf_token", CSRF_RE.search(page).group(1)), ("_action", "submit"), *ANSWERS])
-                call("6 GET receipt", "GET", path + "/receipt")
+                walk_in_process(call, path)
         finally:
             service.mark_opened, service.check_identity = current
             with app.app_context():

@@ -14,11 +14,10 @@ from werkzeug.datastructures import MultiDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-from _ceiling_app import capture_path, ceiling_app  # noqa: E402
-from bench_client_path import CSRF_RE  # noqa: E402
+from _ceiling_app import ceiling_app  # noqa: E402
+from bench_client_path import CAPTURED_STEPS as STEPS  # noqa: E402
+from bench_client_path import CSRF_RE, capture_path  # noqa: E402
 from tests.test_respond_flow import GOOD_ANSWERS, path_of  # noqa: E402
-
-STEPS = ("link", "identity", "identity_post", "form", "submit", "receipt")
 
 
 @pytest.fixture
@@ -26,7 +25,7 @@ def captured(app, make_invitation):
     """One invitation's real path, captured; and its link."""
     invitation = make_invitation()
     link = path_of(invitation)
-    return capture_path(app, link, "123x", list(GOOD_ANSWERS.items()), CSRF_RE), link
+    return capture_path(app, link, list(GOOD_ANSWERS.items())), link
 
 
 @pytest.fixture
