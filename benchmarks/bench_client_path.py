@@ -138,13 +138,15 @@ def prepare(url: str, count: int) -> list[str]:
 def walk_in_process(call, path: str, answers: list = ANSWERS) -> None:
     """The path's six requests, each through `call(kind, method, url, expected_status, data=None)`,
     which sends it (Flask's test client) and returns the page's text."""
+    from werkzeug.datastructures import MultiDict
+
     call("1 GET link (303)", "GET", path, 303)
     page = call("2 GET identity", "GET", path + "/identity", 200)
     call("3 POST identity (303)", "POST", path + "/identity", 303,
          {"csrf_token": CSRF_RE.search(page).group(1), "answer": "123x"})
     page = call("4 GET form", "GET", path, 200)
     call("5 POST answers (303)", "POST", path, 303,
-         [("csrf_token", CSRF_RE.search(page).group(1)), ("_action", "submit"), *answers])
+         MultiDict([("csrf_token", CSRF_RE.search(page).group(1)), ("_action", "submit"), *answers]))
     call("6 GET receipt", "GET", path + "/receipt", 200)
 
 
@@ -156,12 +158,10 @@ COMPUTED_HEADERS = {"content-length", "date", "server", "location"}  # a server 
 def capture_path(app, path: str, answers: list = ANSWERS) -> dict:
     """One invitation's path through the real app: {step: {status, headers, body}} as each was sent,
     and the session cookie that the identity answer set ("verified_cookie")."""
-    from werkzeug.datastructures import MultiDict
-
     client, sent = app.test_client(), []
 
     def call(kind, method, url, expected, data=None):
-        resp = client.open(url, method=method, data=MultiDict(data) if isinstance(data, list) else data)
+        resp = client.open(url, method=method, data=data)
         if resp.status_code != expected:
             raise RuntimeError(f"the real path answered {kind} with {resp.status_code}, not {expected}")
         sent.append({"status": resp.status_code, "body": resp.get_data(as_text=True),
@@ -484,7 +484,6 @@ def inprocess(backend: str, count: int, rate_limits: str = "off", by_package: bo
     import statistics
 
     import sqlalchemy as sa
-    from werkzeug.datastructures import MultiDict
 
     from app import create_app
     from app.extensions import db
@@ -505,7 +504,7 @@ def inprocess(backend: str, count: int, rate_limits: str = "off", by_package: bo
 
         def call(kind, method, url, expected, data=None):
             before_cpu, before_sql = time.thread_time(), statements[0]
-            resp = client.open(url, method=method, data=MultiDict(data) if isinstance(data, list) else data)
+            resp = client.open(url, method=method, data=data)
             cpu[kind].append(time.thread_time() - before_cpu)
             sql[kind].append(statements[0] - before_sql)
             assert resp.status_code == expected, (kind, resp.status_code)

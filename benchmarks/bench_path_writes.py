@@ -60,8 +60,6 @@ def unit_of_work_versions():
 
 def run(backend: str, count: int) -> None:
     """Interleaved paths, baseline and current; print the medians and their ratio."""
-    from werkzeug.datastructures import MultiDict
-
     from app import create_app
     from app.extensions import db
     from app.reviews import service
@@ -80,7 +78,7 @@ def run(backend: str, count: int) -> None:
 
                 def call(kind, method, url, expected, data=None):
                     before = time.thread_time()
-                    resp = client.open(url, method=method, data=MultiDict(data) if isinstance(data, list) else data)
+                    resp = client.open(url, method=method, data=data)
                     if n >= 20:  # after the warm-up
                         cpu[name][kind].append(time.thread_time() - before)
                     assert resp.status_code == expected, (kind, resp.status_code)

@@ -10,13 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from werkzeug.datastructures import MultiDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 from _ceiling_app import ceiling_app  # noqa: E402
 from bench_client_path import CAPTURED_STEPS as STEPS  # noqa: E402
-from bench_client_path import CSRF_RE, capture_path  # noqa: E402
+from bench_client_path import CSRF_RE, capture_path, walk_in_process  # noqa: E402
 from tests.test_respond_flow import GOOD_ANSWERS, path_of  # noqa: E402
 
 
@@ -39,16 +38,15 @@ def ceiling(captured, tmp_path, monkeypatch):
 
 
 def walk(client, link: str) -> dict:
-    """The benchmark's six requests (benchmarks/bench_client_path.client_path), answered."""
-    answers = [("csrf_token", "t"), ("_action", "submit"), *GOOD_ANSWERS.items()]
-    return dict(zip(STEPS, (
-        client.get(link),
-        client.get(link + "/identity"),
-        client.post(link + "/identity", data={"csrf_token": "t", "answer": "123x"}),
-        client.get(link),
-        client.post(link, data=MultiDict(answers)),
-        client.get(link + "/receipt"),
-    )))
+    """The benchmark's six requests (bench_client_path.walk_in_process), each step's answer by name."""
+    answers = []
+
+    def call(_kind, method, url, _expected, data=None):
+        answers.append(client.open(url, method=method, data=data))
+        return answers[-1].get_data(as_text=True)
+
+    walk_in_process(call, link, list(GOOD_ANSWERS.items()))
+    return dict(zip(STEPS, answers))
 
 
 def test_the_capture_keeps_the_real_pages(captured):

@@ -242,8 +242,9 @@ def find_by_short_code(code: str) -> Optional[Invitation]:
 
 
 # The client's first opening and each identity try write one row on every client's path. These are
-# Core statements built once, not the unit of work: a flush of one changed invitation, or of one new
-# attempt, cost 2.5 to 3 times as much as the statement it emits (docs/perf-client.md, nineteenth session).
+# Core statements built once, not the unit of work, whose flush of one instance cost more than the
+# statement: the identity POST takes 0.77-0.80 and the form GET 0.88-0.89 of the CPU it took
+# (benchmarks/bench_path_writes.py; docs/perf-client.md, nineteenth session).
 _MARK_OPENED = sa.update(Invitation.__table__).where(
     Invitation.__table__.c.id == sa.bindparam("invitation_id"),
     Invitation.__table__.c.status == InvitationStatus.PENDING,
